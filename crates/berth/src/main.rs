@@ -1,0 +1,5 @@
+//! The `berth` binary: see the library crate for everything it does.
+
+fn main() -> std::process::ExitCode {
+    berth::main()
+}

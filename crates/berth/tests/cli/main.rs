@@ -1,0 +1,250 @@
+//! The `berth` binary, run as a user runs it.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+/// A `berth serve` child process and the address of each service it announced.
+struct Serve {
+    child: Child,
+    addrs: Vec<(String, String)>,
+}
+
+impl Serve {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(BERTH)
+            .arg("serve")
+            .args(args)
+            .env("BERTH_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .env_remove("BERTH_CLOCK_ADDR")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn berth");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut addrs = Vec::new();
+        let expected = args
+            .iter()
+            .filter(|a| !a.starts_with('-') && !a.contains(':'))
+            .count()
+            .max(1);
+        while addrs.len() < expected {
+            let line = lines
+                .next()
+                .expect("berth exited before listening")
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+            if let (Some(service), Some(url)) = (v["service"].as_str(), v["url"].as_str())
+                && v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("listening"))
+            {
+                addrs.push((service.to_owned(), url.to_owned()));
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, addrs }
+    }
+
+    fn url(&self, service: &str) -> &str {
+        &self.addrs.iter().find(|(s, _)| s == service).unwrap().1
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < within,
+                "berth did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn healthcheck(url: &str) -> std::process::Output {
+    Command::new(BERTH)
+        .args(["healthcheck", "--timeout", "2s", url])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn serve_answers_and_healthcheck_command_agrees() {
+    let serve = Serve::start(&["clock", "--clock-addr", "127.0.0.1:0"]);
+    let url = serve.url("clock").to_owned();
+    let out = healthcheck(&format!("{url}/healthcheck"));
+    assert!(out.status.success(), "{out:?}");
+    let out = healthcheck(&format!("{url}/clock?mirror_time=2:11"));
+    assert!(out.status.success());
+    let out = healthcheck(&format!("{url}/clock"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("400"), "{stderr}");
+}
+
+#[test]
+fn healthcheck_fails_with_a_reason_when_nothing_listens() {
+    // Bind and drop to find a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = healthcheck(&format!("http://127.0.0.1:{port}/healthcheck"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("request failed"), "{stderr}");
+    let out = healthcheck("not a url");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn sigterm_and_sigint_stop_it_cleanly_with_exit_0() {
+    for sig in ["TERM", "INT"] {
+        let mut serve = Serve::start(&["clock", "--clock-addr", "127.0.0.1:0"]);
+        serve.signal(sig);
+        let status = serve.wait_exit(Duration::from_secs(10));
+        assert_eq!(status.code(), Some(0), "after SIG{sig}");
+    }
+}
+
+#[test]
+fn serve_with_no_names_runs_every_service() {
+    let serve = Serve::start(&["--clock-addr", "127.0.0.1:0"]);
+    assert!(serve.addrs.iter().any(|(s, _)| s == "clock"));
+}
+
+#[test]
+fn an_address_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(BERTH)
+        .args(["serve", "clock", "--clock-addr", &addr])
+        .env("BERTH_LOG_FORMAT", "text")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot listen on") && stderr.contains(&addr),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_flag_documents_its_env_var_and_default() {
+    let help = |args: &[&str]| {
+        let out = Command::new(BERTH)
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let serve = help(&["serve"]);
+    for (flag, env) in [
+        ("--clock-addr", "BERTH_CLOCK_ADDR"),
+        ("--request-timeout", "BERTH_REQUEST_TIMEOUT"),
+        ("--body-limit", "BERTH_BODY_LIMIT"),
+        ("--drain-timeout", "BERTH_DRAIN_TIMEOUT"),
+        ("--health-timeout", "BERTH_HEALTH_TIMEOUT"),
+        ("--log-level", "RUST_LOG"),
+        ("--log-format", "BERTH_LOG_FORMAT"),
+    ] {
+        assert!(serve.contains(flag), "{flag} missing");
+        assert!(serve.contains(&format!("[env: {env}")), "{env} missing");
+    }
+    // Every option block (from one `--flag` line to the next) names an env var and a
+    // default, except --help/--version.
+    let mut blocks: Vec<String> = Vec::new();
+    for line in serve.lines() {
+        if line.trim_start().starts_with("--")
+            || line.trim_start().starts_with("-h,")
+            || line.trim_start().starts_with("-V,")
+        {
+            blocks.push(String::new());
+        }
+        if let Some(block) = blocks.last_mut() {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    assert!(blocks.len() >= 7, "{serve}");
+    for block in blocks {
+        if block.contains("--help") || block.contains("--version") {
+            continue;
+        }
+        assert!(
+            block.contains("[env: ") && block.contains("[default: "),
+            "{block}"
+        );
+    }
+    let hc = help(&["healthcheck"]);
+    assert!(hc.contains("BERTH_HEALTHCHECK_TIMEOUT"));
+    let top = help(&[]);
+    assert!(top.contains("serve") && top.contains("healthcheck"));
+}
+
+#[test]
+fn env_vars_configure_the_service() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BERTH)
+        .args(["serve", "clock"])
+        .env("BERTH_CLOCK_ADDR", format!("127.0.0.1:{port}"))
+        .env("BERTH_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
+}
+
+#[test]
+fn a_bad_flag_value_is_a_usage_error() {
+    let out = Command::new(BERTH)
+        .args(["serve", "clock", "--request-timeout", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("request-timeout"));
+    let out = Command::new(BERTH)
+        .args(["serve", "nosuchservice"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

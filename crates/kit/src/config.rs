@@ -1,0 +1,194 @@
+//! Shared configuration: arguments every service takes, and secrets.
+//!
+//! Every setting is a clap flag with an environment variable and a documented default.
+//! Secrets are [`Secret`]s, which never print, and can also be read from a file named
+//! by a `*_FILE` variable (as Docker and Kubernetes mount secrets).
+
+use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
+
+use clap::{Args, ValueEnum};
+
+/// A secret string (a password, a token, a URL with credentials). Its `Debug` and
+/// `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret value. Call it only where the value is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Why a secret could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// Both the value and the file were given.
+    #[error("both {name} and {name}_FILE are set; set only one")]
+    Both {
+        /// The variable's name.
+        name: &'static str,
+    },
+    /// The file could not be read.
+    #[error("cannot read {name}_FILE {path}")]
+    Read {
+        /// The variable's name.
+        name: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Resolves a secret given directly or through a file; the file's trailing newline is
+/// dropped. `name` is the environment variable's name, for the error message.
+pub fn resolve_secret(
+    name: &'static str,
+    value: Option<&Secret>,
+    file: Option<&PathBuf>,
+) -> Result<Option<Secret>, SecretError> {
+    match (value, file) {
+        (Some(_), Some(_)) => Err(SecretError::Both { name }),
+        (Some(v), None) => Ok(Some(v.clone())),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|source| SecretError::Read {
+                name,
+                path: path.clone(),
+                source,
+            })?;
+            Ok(Some(Secret(text.trim_end_matches(['\r', '\n']).to_owned())))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Parses a human duration such as `30s`, `500ms` or `2m` (for `value_parser`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 30s, 500ms, 2m)"))
+}
+
+/// HTTP knobs shared by every service.
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Longest a request may take; past it the client gets 503 problem+json.
+    #[arg(long, env = "BERTH_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Largest request body accepted, in bytes (413 above it).
+    #[arg(long, env = "BERTH_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
+    pub body_limit: usize,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    #[arg(long, env = "BERTH_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+    /// Time limit of each readiness check run by `/healthcheck`.
+    #[arg(long, env = "BERTH_HEALTH_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub health_timeout: Duration,
+}
+
+impl HttpArgs {
+    /// The [`crate::http::HttpConfig`] these arguments describe.
+    pub fn config(&self) -> crate::http::HttpConfig {
+        crate::http::HttpConfig {
+            request_timeout: self.request_timeout,
+            body_limit: self.body_limit,
+            health_timeout: self.health_timeout,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// JSON when stdout is not a terminal, text when it is.
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Logging arguments.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log filter: a level (`info`) or `tracing` directives (`info,berth_kit=debug`).
+    #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
+    pub log_level: String,
+    /// Log format.
+    #[arg(long, env = "BERTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// API bearer tokens, for services that protect their mutating endpoints.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// API bearer tokens, comma-separated.
+    #[arg(long, env = "BERTH_API_TOKENS", hide_env_values = true)]
+    pub api_tokens: Option<Secret>,
+    /// A file holding the API bearer tokens (comma- or newline-separated).
+    #[arg(long, env = "BERTH_API_TOKENS_FILE")]
+    pub api_tokens_file: Option<PathBuf>,
+}
+
+impl TokenArgs {
+    /// The configured tokens (possibly none).
+    pub fn tokens(&self) -> Result<crate::auth::Tokens, SecretError> {
+        let secret = resolve_secret(
+            "BERTH_API_TOKENS",
+            self.api_tokens.as_ref(),
+            self.api_tokens_file.as_ref(),
+        )?;
+        Ok(secret.map_or_else(crate::auth::Tokens::none, |s| {
+            crate::auth::Tokens::parse(s.expose())
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_never_prints() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?} {s}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secret_from_file_drops_newline() {
+        let dir = std::env::temp_dir().join(format!("kit-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("token");
+        std::fs::write(&path, "abc\n").unwrap();
+        let s = resolve_secret("X", None, Some(&path)).unwrap().unwrap();
+        assert_eq!(s.expose(), "abc");
+        assert!(resolve_secret("X", Some(&s), Some(&path)).is_err());
+        let missing = dir.join("missing");
+        let err = resolve_secret("X", None, Some(&missing)).unwrap_err();
+        assert!(err.to_string().contains("X_FILE"));
+    }
+}

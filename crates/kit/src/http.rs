@@ -1,0 +1,262 @@
+//! [`app`]: a [`Service`] becomes a production [`Router`].
+//!
+//! Layers, outermost first:
+//!
+//! 1. set `x-request-id` (kept when the client sent one, else a new UUID);
+//! 2. trace: a span per request with service, method, route template and request id,
+//!    and one log line when the response is sent (status, latency);
+//! 3. echo `x-request-id` on the response;
+//! 4. request metrics (by route template), and problem+json for every error response
+//!    that is not JSON already;
+//! 5. a panic becomes a 500 problem+json;
+//! 6. body size limit (413);
+//! 7. request timeout (503).
+
+use std::time::Duration;
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{
+    Problem, Service,
+    health::{self, HealthState},
+    metrics as kit_metrics, problem,
+};
+
+/// The request id header.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Most bytes of a non-JSON error body kept as a problem's detail.
+const DETAIL_LIMIT: usize = 1024;
+
+/// HTTP settings applied by [`app`].
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Longest a request may take (503 past it).
+    pub request_timeout: Duration,
+    /// Largest request body, in bytes (413 past it), unless the service sets its own.
+    pub body_limit: usize,
+    /// Time limit of each readiness check.
+    pub health_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            body_limit: 2 * 1024 * 1024,
+            health_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Builds the full application of a service: its routes, the operations endpoints
+/// (`/healthcheck`, `/livez`, `/metrics`, `/openapi.json`, `/docs`) and every layer.
+pub fn app(service: Service, config: &HttpConfig) -> Router {
+    kit_metrics::install();
+    let name = service.name;
+    let ops = OpenApiRouter::new()
+        .routes(routes!(health::healthcheck))
+        .routes(routes!(health::livez))
+        .with_state(HealthState {
+            service: name,
+            health: service.health,
+            timeout: config.health_timeout,
+        })
+        .routes(routes!(kit_metrics::metrics_handler));
+    let (router, openapi) = service.api.merge(ops).split_for_parts();
+    let body_limit = service.body_limit.unwrap_or(config.body_limit);
+
+    let router = router
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    with_layers(router, name, config.request_timeout, body_limit)
+}
+
+/// Wraps any router in the kit's layers (see the module docs). [`app`] uses it; it is
+/// public so that a benchmark or a test can measure or exercise the layers alone.
+pub fn with_layers(
+    router: Router,
+    service: &'static str,
+    timeout: Duration,
+    body_limit: usize,
+) -> Router {
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(move |req: &Request| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            let request_id = req
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!(
+                target: "berth::request",
+                "request",
+                service,
+                method = %req.method(),
+                route,
+                path = req.uri().path(),
+                request_id,
+            )
+        })
+        .on_request(())
+        .on_response(|res: &Response, latency: Duration, _: &tracing::Span| {
+            tracing::info!(
+                target: "berth::access",
+                status = res.status().as_u16(),
+                latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+                "request"
+            );
+        })
+        .on_failure(());
+
+    // One `Router::layer` call: the stack is boxed once per route, not once per layer.
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(trace)
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(middleware::from_fn(move |req: Request, next: Next| {
+                observe(service, req, next)
+            }))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(RequestBodyLimitLayer::new(body_limit))
+            .layer(DefaultBodyLimit::max(body_limit))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                timeout,
+            )),
+    )
+}
+
+async fn not_found(req: Request) -> Problem {
+    Problem::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+async fn method_not_allowed(req: Request) -> Problem {
+    Problem::new(StatusCode::METHOD_NOT_ALLOWED).with_detail(format!(
+        "{} is not allowed on {}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+#[allow(clippy::needless_pass_by_value)] // the signature CatchPanicLayer wants
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(non-string panic payload)");
+    tracing::error!(panic = message, "handler panicked");
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR)
+        .with_detail("the server failed to answer this request; it has been logged")
+        .into_response()
+}
+
+fn is_json(value: Option<&HeaderValue>) -> bool {
+    value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            let m = m.trim();
+            m == "application/json" || m.ends_with("+json")
+        })
+}
+
+/// Records the request metrics and maps error bodies to problem+json (one middleware,
+/// to keep the per-request cost low).
+async fn observe(service: &'static str, req: Request, next: Next) -> Response {
+    let start = kit_metrics::now();
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let response = problemize(next.run(req).await).await;
+    kit_metrics::record(
+        (service, method, route, response.status().as_u16()),
+        start.elapsed(),
+    );
+    response
+}
+
+/// Turns every error response that is not JSON (axum's rejections, tower's 408/413,
+/// plain-text errors) into problem+json, keeping the text as the detail for 4xx and
+/// saying nothing internal for 5xx. JSON error bodies (a service's own contract) pass.
+async fn problemize(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json(response.headers().get(header::CONTENT_TYPE))
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let mut problem = Problem::new(status);
+    if status.is_client_error() {
+        let text = axum::body::to_bytes(body, DETAIL_LIMIT * 4)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+            .unwrap_or_default();
+        problem.detail = Some(if text.is_empty() {
+            default_detail(status)
+        } else {
+            truncate(text)
+        });
+    } else if status == StatusCode::SERVICE_UNAVAILABLE {
+        problem.detail = Some("the request did not complete in time; try again later".into());
+    } else {
+        problem.detail =
+            Some("the server failed to answer this request; it has been logged".into());
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(problem::CONTENT_TYPE),
+    );
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn default_detail(status: StatusCode) -> String {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "the request body is larger than this endpoint accepts".into()
+        }
+        StatusCode::REQUEST_TIMEOUT => "the request was not received in time".into(),
+        _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
+    }
+}
+
+fn truncate(mut text: String) -> String {
+    if text.len() > DETAIL_LIMIT {
+        let mut cut = DETAIL_LIMIT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}

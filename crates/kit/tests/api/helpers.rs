@@ -1,0 +1,149 @@
+//! A test service exercising every kit behaviour, served on port 0.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{
+    Json,
+    extract::{Path, Query},
+    routing::{get, post},
+};
+use kit::{Health, Server, Service, Shutdown, http::HttpConfig, prelude::OpenApiRouter};
+use serde::Deserialize;
+
+/// A running test application.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub healthy: Arc<AtomicBool>,
+    pub shutdown: Shutdown,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub fn set_healthy(&self, healthy: bool) {
+        self.healthy.store(healthy, Ordering::SeqCst);
+    }
+}
+
+#[derive(Deserialize)]
+struct Page {
+    n: u32,
+}
+
+fn test_service(healthy: &Arc<AtomicBool>) -> Service {
+    let api = OpenApiRouter::new()
+        .route(
+            "/ok",
+            get(|| async { Json(serde_json::json!({"ok": true})) }),
+        )
+        .route(
+            "/items/{id}",
+            get(|Path(id): Path<String>| async move { id }),
+        )
+        .route(
+            "/query",
+            get(|Query(p): Query<Page>| async move { p.n.to_string() }),
+        )
+        .route(
+            "/echo",
+            post(|Json(v): Json<serde_json::Value>| async move { Json(v) }),
+        )
+        .route(
+            "/panic",
+            get(|| async {
+                std::panic::panic_any::<String>("boom: secret internals".into());
+                #[allow(unreachable_code)]
+                "unreachable"
+            }),
+        )
+        .route(
+            "/slow/{ms}",
+            get(|Path(ms): Path<u64>| async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                "done"
+            }),
+        );
+    let flag = healthy.clone();
+    let health = Health::new()
+        .with_check("flag", move || {
+            let up = flag.load(Ordering::SeqCst);
+            async move {
+                if up {
+                    Ok(())
+                } else {
+                    Err("flag is down".to_owned())
+                }
+            }
+        })
+        .with_check("always", || async { Ok(()) });
+    Service::new("kittest", api).with_health(health)
+}
+
+/// The test configuration: short timeouts, a 1 KiB body limit.
+pub fn config() -> HttpConfig {
+    HttpConfig {
+        request_timeout: Duration::from_millis(500),
+        body_limit: 1024,
+        health_timeout: Duration::from_millis(300),
+    }
+}
+
+/// Serves the test service on 127.0.0.1:0 with `drain` as the drain deadline.
+pub async fn spawn_app_with_drain(drain: Duration) -> TestApp {
+    let healthy = Arc::new(AtomicBool::new(true));
+    let app = kit::http::app(test_service(&healthy), &config());
+    let server = Server::bind("kittest", "127.0.0.1:0".parse().unwrap(), app)
+        .await
+        .expect("bind");
+    let addr = server.local_addr();
+    let shutdown = Shutdown::new();
+    let server = tokio::spawn(server.run(shutdown.clone(), drain));
+    TestApp {
+        addr,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        healthy,
+        shutdown,
+        server,
+    }
+}
+
+/// Serves the test service on a free port.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with_drain(Duration::from_secs(5)).await
+}
+
+/// Asserts a problem+json response and returns its body.
+pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: serde_json::Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string());
+    assert!(body["type"].is_string());
+    body
+}

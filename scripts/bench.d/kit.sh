@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The kit's cost and berth's footprint, on the clock service:
+#  - requests/s of `GET /clock` through the full kit (request id, trace log line,
+#    metrics, problem mapping, panic catcher, timeout, body limit) against a bare axum
+#    handler returning the same JSON (crates/berth/examples/bare_clock.rs), same wrk
+#    settings, rounds alternated so that noise hits both alike;
+#  - time from exec of `berth serve clock` to its first 200 on /healthcheck;
+#  - resident memory of `berth serve clock` once idle.
+# Knobs: BENCH_CONNECTIONS (32), BENCH_DURATION (10s), BENCH_ROUNDS (3).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/bench.d/lib.sh
+
+conns=${BENCH_CONNECTIONS:-32}
+duration=${BENCH_DURATION:-10s}
+rounds=${BENCH_ROUNDS:-3}
+
+ensure_cmd wrk wrk
+ensure_cmd curl curl
+echo "==> building release binaries"
+cargo build --release -q -p berth --bin berth --example bare_clock
+bin=target/release/berth
+bare=target/release/examples/bare_clock
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+kit_port=$(free_port); bare_port=$(free_port); quiet_port=$(free_port)
+BERTH_LOG_FORMAT=json RUST_LOG=info "$bin" serve clock --clock-addr "127.0.0.1:$kit_port" > "$work/berth.log" 2>&1 &
+pids+=($!)
+# The same, with the per-request access line switched off (every other layer stays).
+BERTH_LOG_FORMAT=json RUST_LOG=info,berth::access=off "$bin" serve clock --clock-addr "127.0.0.1:$quiet_port" > "$work/quiet.log" 2>&1 &
+pids+=($!)
+"$bare" "127.0.0.1:$bare_port" > "$work/bare.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$kit_port/healthcheck"
+wait_http "http://127.0.0.1:$bare_port/clock?mirror_time=12:22"
+wait_http "http://127.0.0.1:$quiet_port/healthcheck"
+[ "$(curl -s "http://127.0.0.1:$kit_port/clock?mirror_time=12:22")" = "$(curl -s "http://127.0.0.1:$bare_port/clock?mirror_time=12:22")" ] \
+  || { echo "the two servers answer differently" >&2; exit 1; }
+
+wrk_args=(-t2 "-c$conns" "-d$duration" --latency)
+bare_rps=(); kit_rps=(); quiet_rps=()
+echo "==> warm-up"
+wrk_rps "http://127.0.0.1:$bare_port/clock?mirror_time=12:22" -t2 "-c$conns" -d2s >/dev/null
+wrk_rps "http://127.0.0.1:$kit_port/clock?mirror_time=12:22" -t2 "-c$conns" -d2s >/dev/null
+for r in $(seq 1 "$rounds"); do
+  b=$(wrk_rps "http://127.0.0.1:$bare_port/clock?mirror_time=12:22" "${wrk_args[@]}")
+  k=$(wrk_rps "http://127.0.0.1:$kit_port/clock?mirror_time=12:22" "${wrk_args[@]}")
+  q=$(wrk_rps "http://127.0.0.1:$quiet_port/clock?mirror_time=12:22" "${wrk_args[@]}")
+  echo "    round $r: bare $b req/s, kit $k req/s, kit without access line $q req/s"
+  bare_rps+=("$b"); kit_rps+=("$k"); quiet_rps+=("$q")
+done
+bare_med=$(median "${bare_rps[@]}"); kit_med=$(median "${kit_rps[@]}"); quiet_med=$(median "${quiet_rps[@]}")
+quiet_ratio=$(python3 -c "print(f'{$quiet_med/$bare_med:.3f}')")
+ratio=$(python3 -c "print(f'{$kit_med/$bare_med:.3f}')")
+cost=$(python3 -c "print(f'{(1-$kit_med/$bare_med)*100:.1f}')")
+lines=$(wc -l < "$work/berth.log")
+echo "    median: bare $bare_med req/s, kit $kit_med req/s, ratio $ratio (kit costs $cost%); $lines log lines written"
+
+echo "==> startup and idle memory"
+startup=$(python3 - "$bin" <<'PY'
+import os, socket, subprocess, sys, time, statistics
+binary = sys.argv[1]
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+def get(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as c:
+            c.sendall(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return c.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+times, rss = [], []
+for _ in range(10):
+    port = free_port()
+    t0 = time.perf_counter()
+    p = subprocess.Popen([binary, "serve", "clock", "--clock-addr", f"127.0.0.1:{port}"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env=dict(os.environ, BERTH_LOG_FORMAT="json"))
+    while not get(port):
+        if time.perf_counter() - t0 > 10: sys.exit("no answer in 10 s")
+    times.append((time.perf_counter() - t0) * 1000)
+    time.sleep(2)
+    with open(f"/proc/{p.pid}/status") as f:
+        rss.append(next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024)
+    p.terminate(); p.wait()
+print(f"{statistics.median(times):.1f} {max(times):.1f} {statistics.median(rss):.1f} {max(rss):.1f}")
+PY
+)
+read -r start_med start_max rss_med rss_max <<< "$startup"
+echo "    ready after exec: median $start_med ms, max $start_max ms; idle RSS median $rss_med MiB, max $rss_max MiB"
+
+cat > "$work/section.md" <<MD
+## Kit overhead, startup and memory (clock)
+
+Measured $(date -u +%Y-%m-%d) on: $(machine).
+Command: \`scripts/bench kit\` (wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}'), \`${wrk_args[*]}\`, $rounds alternated rounds, medians).
+
+| measure | figure | target |
+|---|---|---|
+| bare axum handler, \`GET /clock\` | $bare_med req/s | baseline |
+| \`berth serve clock\` (every kit layer, JSON log line per request) | $kit_med req/s | |
+| kit / bare | **$ratio** (the kit costs $cost%) | ≥ 0.75 |
+| same, access line off (\`RUST_LOG=info,berth::access=off\`) | $quiet_med req/s, **$quiet_ratio** of bare | |
+| exec → first 200 on \`/healthcheck\` (10 starts) | median $start_med ms, max $start_max ms | ≤ 100 ms |
+| idle resident memory (10 starts) | median $rss_med MiB, max $rss_max MiB | < 15 MiB |
+
+Rounds (bare, kit, kit without access line; req/s): $(for i in "${!bare_rps[@]}"; do printf '(%s, %s, %s) ' "${bare_rps[$i]}" "${kit_rps[$i]}" "${quiet_rps[$i]}"; done)
+wrk runs on the same two cores as the server, so absolute figures are low; the ratio
+is what the target is about.
+MD
+write_section kit "$work/section.md"
+echo "==> wrote docs/benchmarks.md (section kit)"

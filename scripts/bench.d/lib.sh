@@ -1,0 +1,63 @@
+# Helpers shared by the benchmarks (sourced).
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Installs Debian packages that are missing (by command name:package pairs).
+ensure_cmd() {
+  local cmd=$1 pkg=$2
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    echo "==> installing $pkg"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$pkg" >/dev/null
+  fi
+}
+
+# Waits until URL answers 2xx (at most 20 s).
+wait_http() {
+  local url=$1 i
+  for i in $(seq 1 400); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "timed out waiting for $url" >&2
+  return 1
+}
+
+# Requests/s reported by a wrk run: wrk_rps URL [wrk args...]
+wrk_rps() {
+  local url=$1; shift
+  wrk "$@" "$url" | awk '/^Requests\/sec:/ {print $2}'
+}
+
+# The median of the numbers given as arguments.
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+}
+
+# One line describing this machine.
+machine() {
+  echo "$(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), $(uname -r), $(rustc --version)"
+}
+
+# Replaces the section NAME of docs/benchmarks.md with the content of FILE.
+write_section() {
+  local name=$1 file=$2 doc=docs/benchmarks.md
+  [ -f "$doc" ] || printf '# Benchmarks\n' > "$doc"
+  python3 - "$doc" "$name" "$file" <<'PY'
+import sys, re
+doc, name, file = sys.argv[1:]
+text = open(doc).read()
+body = open(file).read().rstrip() + "\n"
+begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+block = f"{begin}\n{body}{end}"
+if begin in text:
+    text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+else:
+    text = text.rstrip() + "\n\n" + block + "\n"
+open(doc, "w").write(text)
+PY
+}

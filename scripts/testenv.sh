@@ -1,0 +1,504 @@
+#!/usr/bin/env bash
+# Throwaway PostgreSQL 15 + Redis 7 for tests, benchmarks and end-to-end runs.
+#
+# Usage:
+#   scripts/testenv.sh ensure-packages [PKG...]
+#       Install what is missing from Debian packages (apt-get, non-interactive).
+#       Without PKG: redis-server, redis-tools, postgresql-15 and
+#       postgresql-client-15, each only if its commands are missing.
+#   scripts/testenv.sh up DIR
+#       Start PostgreSQL and Redis on free 127.0.0.1 ports, with state in DIR
+#       (created if needed), and write DIR/env: `export ...` lines (below).
+#   scripts/testenv.sh down DIR
+#       Stop both and remove everything `up` created in DIR (and DIR if empty).
+#   scripts/testenv.sh status DIR
+#       Exit 0 if both servers of DIR answer.
+#   scripts/testenv.sh check-redis DIR
+#       Check the Redis of DIR against deploy/redis's ACL and AOF contract.
+#
+# DIR/env exports (the contract with the Rust tests):
+#   BERTH_TEST_ENV_DIR            DIR (absolute)
+#   BERTH_TEST_PG_URL             postgres://postgres@127.0.0.1:PORT/postgres
+#                                 superuser, trust auth; tests create a fresh
+#                                 database per test from it
+#   BERTH_TEST_PG_BIN             PostgreSQL server binaries (pgbench, ...)
+#   BERTH_TEST_REDIS_URL          redis://kv:PASSWORD@127.0.0.1:PORT/0
+#                                 the kv application user (keys kv:*)
+#   BERTH_TEST_REDIS_MULTIVAC_URL redis://multivac:PASSWORD@.../0 (multivac:*)
+#   BERTH_TEST_REDIS_HEALTHCHECK_URL redis://healthcheck:PASSWORD@.../0 (PING)
+#   BERTH_TEST_REDIS_ADMIN_URL    redis://admin:PASSWORD@.../0 (everything;
+#                                 e.g. FLUSHALL between tests, CONFIG GET)
+#   BERTH_TEST_REDIS_SERVER       absolute path of redis-server
+#   BERTH_TEST_REDIS_CONF_DIR     absolute path of deploy/redis (redis.conf,
+#                                 render-acl.sh, entrypoint.sh)
+#
+# A test that needs its OWN Redis (e.g. to SIGKILL it and restart it on the
+# same data directory) starts it from the shipped config like this, with
+# DATA a fresh directory it owns and PORT a free port:
+#
+#   REDIS_KV_PASSWORD=... REDIS_MULTIVAC_PASSWORD=... \
+#   REDIS_HEALTHCHECK_PASSWORD=... REDIS_ADMIN_PASSWORD=... \
+#   REDIS_SERVER="$BERTH_TEST_REDIS_SERVER" \
+#     sh "$BERTH_TEST_REDIS_CONF_DIR/render-acl.sh" DATA/users.acl
+#   "$BERTH_TEST_REDIS_SERVER" "$BERTH_TEST_REDIS_CONF_DIR/redis.conf" \
+#     --aclfile DATA/users.acl --dir DATA --port PORT --bind 127.0.0.1
+#
+# (unset passwords leave that user disabled; keep the process as a child:
+# no --daemonize; logs go to stdout unless --logfile FILE). Then poll
+# `AUTH healthcheck PW` + `PING` until PONG. Restart = the same redis-server
+# command on the same DATA; the ACL file can be reused. The password in a
+# URL must be URL-safe (this script uses hex).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib/common.sh
+. "$ROOT/scripts/lib/common.sh"
+
+REDIS_CONF_DIR="$ROOT/deploy/redis"
+MARKER=.berth-testenv
+PG_READY_TIMEOUT=${BERTH_TEST_PG_TIMEOUT:-60}
+REDIS_READY_TIMEOUT=${BERTH_TEST_REDIS_TIMEOUT:-30}
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+    exit "${1:-2}"
+}
+
+# ---------------------------------------------------------------- packages --
+
+pg_bin_dir() {
+    if [[ -n ${BERTH_TEST_PG_BIN:-} ]]; then
+        echo "$BERTH_TEST_PG_BIN"
+    elif [[ -x /usr/lib/postgresql/15/bin/postgres ]]; then
+        echo /usr/lib/postgresql/15/bin
+    else
+        local d
+        d=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
+        if [[ -n $d && -x $d/postgres ]]; then
+            echo "$d"
+        elif command -v postgres >/dev/null 2>&1; then
+            dirname "$(readlink -f "$(command -v postgres)")"
+        else
+            echo /usr/lib/postgresql/15/bin
+        fi
+    fi
+}
+
+pkg_installed() {
+    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true) == "install ok installed" ]]
+}
+
+cmd_ensure_packages() {
+    local -a want=()
+    local p pg_bin
+    if (($# > 0)); then
+        for p in "$@"; do
+            pkg_installed "$p" || want+=("$p")
+        done
+    else
+        pg_bin=$(pg_bin_dir)
+        command -v redis-server >/dev/null 2>&1 || want+=(redis-server)
+        command -v redis-cli >/dev/null 2>&1 || want+=(redis-tools)
+        for p in initdb pg_ctl postgres; do
+            if [[ ! -x $pg_bin/$p ]]; then
+                want+=(postgresql-15)
+                break
+            fi
+        done
+        if ! command -v psql >/dev/null 2>&1 || ! command -v pg_isready >/dev/null 2>&1; then
+            want+=(postgresql-client-15)
+        fi
+    fi
+    ((${#want[@]} > 0)) || return 0
+
+    command -v apt-get >/dev/null 2>&1 || die "missing ${want[*]} and no apt-get to install them"
+    local -a sudo=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null 2>&1 || die "missing ${want[*]}; run as root to install them"
+        sudo=(sudo)
+    fi
+    say "installing ${want[*]} (apt-get)"
+    local log
+    log=$(mktemp "${TMPDIR:-/tmp}/berth-apt.XXXXXX")
+    # Packages must not start their own daemons (postgresql-15 would start a
+    # cluster on 5432): a temporary policy-rc.d says "no" to service starts.
+    local policy=/usr/sbin/policy-rc.d policy_added=0
+    if ((EUID == 0)) && [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && policy_added=1
+    fi
+    local rc=0
+    {
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q update &&
+            "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q install -y \
+                --no-install-recommends -o DPkg::Lock::Timeout=120 \
+                -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+                "${want[@]}"
+    } >"$log" 2>&1 </dev/null || rc=$?
+    ((policy_added == 0)) || rm -f "$policy"
+    if ((rc != 0)); then
+        cat "$log" >&2
+        rm -f "$log"
+        die "apt-get failed (exit $rc) installing ${want[*]}"
+    fi
+    rm -f "$log"
+}
+
+# ---------------------------------------------------------------- postgres --
+
+# as_pg CMD...: run as the postgres user when we are root (initdb and
+# postgres refuse to run as root), else as ourselves.
+as_pg() {
+    if ((EUID == 0)); then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+pg_start() {
+    local dir=$1 pg_bin=$2
+    local pgdir="$dir/pg"
+    local data="$pgdir/data" sock="$pgdir/sock" log="$pgdir/postgres.log"
+    mkdir -p "$data" "$sock"
+    chmod 700 "$data"
+    if ((EUID == 0)); then
+        id postgres >/dev/null 2>&1 || die "user 'postgres' does not exist (install postgresql-15)"
+        chown -R postgres: "$pgdir"
+    fi
+
+    say "initdb (PostgreSQL $("$pg_bin/postgres" -V | awk '{print $3}'))"
+    if ! as_pg "$pg_bin/initdb" -D "$data" -A trust -U postgres -E UTF8 \
+        --locale=C.UTF-8 --no-sync --no-instructions >"$pgdir/initdb.log" 2>&1; then
+        # no C.UTF-8 locale on this system: byte order and ASCII ctype
+        rm -rf "${data:?}"/*
+        if ! as_pg "$pg_bin/initdb" -D "$data" -A trust -U postgres -E UTF8 \
+            --no-locale --no-sync --no-instructions >"$pgdir/initdb.log" 2>&1; then
+            fail_with_log "initdb failed" "$pgdir/initdb.log"
+        fi
+    fi
+
+    local attempt port
+    for attempt in 1 2 3 4 5; do
+        port=$(free_port)
+        cat >>"$data/postgresql.conf" <<EOF
+
+# --- berth test environment (scripts/testenv.sh) ---
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$sock'
+max_connections = 300
+shared_buffers = 256MB
+EOF
+        say "starting PostgreSQL on 127.0.0.1:$port"
+        if as_pg "$pg_bin/pg_ctl" -D "$data" -l "$log" -w -t "$PG_READY_TIMEOUT" -s start >/dev/null 2>&1; then
+            break
+        fi
+        if grep -q 'Address already in use' "$log" 2>/dev/null && ((attempt < 5)); then
+            say "port $port taken, trying another"
+            continue
+        fi
+        fail_with_log "PostgreSQL did not start" "$log"
+    done
+
+    local deadline=$((SECONDS + PG_READY_TIMEOUT))
+    until "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -t 2; do
+        ((SECONDS < deadline)) || fail_with_log "PostgreSQL not ready after ${PG_READY_TIMEOUT}s" "$log"
+        sleep 0.2
+    done
+    echo "$port" >"$pgdir/port"
+    head -n 1 "$data/postmaster.pid" >"$pgdir/postgres.pid"
+}
+
+pg_stop() {
+    local dir=$1 pg_bin=$2
+    local data="$dir/pg/data"
+    [[ -f $data/postmaster.pid ]] || return 0
+    local pid
+    pid=$(head -n 1 "$data/postmaster.pid")
+    say "stopping PostgreSQL (pid $pid)"
+    if ! as_pg "$pg_bin/pg_ctl" -D "$data" -m fast -w -t 30 -s stop >/dev/null 2>&1; then
+        if is_proc "$pid" postgres; then
+            warn "pg_ctl stop failed; killing postgres $pid"
+            kill -KILL "$pid" 2>/dev/null || true
+            wait_gone "$pid" 10 || true
+        fi
+    fi
+}
+
+# ------------------------------------------------------------------- redis --
+
+redis_ping() { # PORT USER PASSWORD -> 0 when an authenticated PING says PONG
+    local reply
+    reply=$(REDISCLI_AUTH=$3 timeout 5 redis-cli --no-auth-warning -h 127.0.0.1 -p "$1" \
+        --user "$2" ping 2>/dev/null </dev/null) || return 1
+    # redis-cli exits 0 on NOAUTH/WRONGPASS: check the reply itself
+    [[ $reply == PONG ]]
+}
+
+redis_start() {
+    local dir=$1 server=$2
+    local rdir="$dir/redis"
+    local data="$rdir/data" acl="$rdir/users.acl" log="$rdir/redis.log" pidf="$rdir/redis.pid"
+    local out="$rdir/redis-start.out"
+    mkdir -p "$data"
+    chmod 700 "$rdir"
+
+    local kv mv hc admin
+    kv=$(gen_password)
+    mv=$(gen_password)
+    hc=$(gen_password)
+    admin=$(gen_password)
+    printf 'kv=%s\nmultivac=%s\nhealthcheck=%s\nadmin=%s\n' "$kv" "$mv" "$hc" "$admin" >"$rdir/passwords"
+    chmod 600 "$rdir/passwords"
+    REDIS_KV_PASSWORD=$kv REDIS_MULTIVAC_PASSWORD=$mv REDIS_HEALTHCHECK_PASSWORD=$hc \
+        REDIS_ADMIN_PASSWORD=$admin REDIS_SERVER=$server \
+        sh "$REDIS_CONF_DIR/render-acl.sh" "$acl"
+
+    local attempt port pid="" deadline
+    for attempt in 1 2 3 4 5; do
+        port=$(free_port)
+        rm -f "$pidf"
+        say "starting Redis $("$server" --version | sed -n 's/.* v=\([0-9.]*\).*/\1/p') on 127.0.0.1:$port"
+        # errors before daemonizing (config, ACL file) go to stderr: $out
+        if ! "$server" "$REDIS_CONF_DIR/redis.conf" --aclfile "$acl" --dir "$data" \
+            --port "$port" --bind 127.0.0.1 --daemonize yes --pidfile "$pidf" \
+            --logfile "$log" </dev/null >"$out" 2>&1; then
+            cat "$out" >>"$log"
+            fail_with_log "redis-server failed to start" "$log"
+        fi
+        deadline=$((SECONDS + REDIS_READY_TIMEOUT))
+        until redis_ping "$port" healthcheck "$hc"; do
+            if grep -q 'Address already in use' "$log" 2>/dev/null && ((attempt < 5)); then
+                say "port $port taken, trying another"
+                : >"$log"
+                continue 2
+            fi
+            # the daemonized server wrote its pid file, then died (ACL error...)
+            if [[ -s $pidf ]] && ! alive "$(cat "$pidf")"; then
+                fail_with_log "redis-server exited during startup" "$log"
+            fi
+            if ((SECONDS >= deadline)); then
+                if [[ -s $pidf ]]; then
+                    kill -KILL "$(cat "$pidf")" 2>/dev/null || true
+                fi
+                fail_with_log "Redis: no PONG for an authenticated PING after ${REDIS_READY_TIMEOUT}s" "$log"
+            fi
+            sleep 0.1
+        done
+        pid=$(cat "$pidf")
+        break
+    done
+    [[ -n $pid ]] || fail_with_log "Redis did not start" "$log"
+    echo "$port" >"$rdir/port"
+    # for cmd_up
+    REDIS_PORT=$port REDIS_KV=$kv REDIS_MV=$mv REDIS_HC=$hc REDIS_ADMIN=$admin
+}
+
+redis_stop() {
+    local dir=$1
+    local pidf="$dir/redis/redis.pid"
+    [[ -f $pidf ]] || return 0
+    local pid
+    pid=$(cat "$pidf")
+    if is_proc "$pid" redis-server; then
+        say "stopping Redis (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+        if ! wait_gone "$pid" 15; then
+            warn "Redis $pid did not stop; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+            wait_gone "$pid" 5 || true
+        fi
+    fi
+    rm -f "$pidf"
+}
+
+# ----------------------------------------------------------------- up/down --
+
+abs_dir() { # DIR -> absolute path (DIR need not exist)
+    local d=$1
+    [[ $d == /* ]] || d="$PWD/$d"
+    echo "$d"
+}
+
+cmd_up() {
+    (($# == 1)) || usage
+    local dir
+    dir=$(abs_dir "$1")
+    if [[ -e $dir/$MARKER ]]; then
+        die "$dir already holds a test environment; run: $0 down $dir"
+    fi
+    local pg_bin server
+    pg_bin=$(pg_bin_dir)
+    for p in initdb pg_ctl postgres pg_isready; do
+        [[ -x $pg_bin/$p ]] || die "$pg_bin/$p missing; run: $0 ensure-packages"
+    done
+    server=$(command -v redis-server) || die "redis-server missing; run: $0 ensure-packages"
+    command -v redis-cli >/dev/null 2>&1 || die "redis-cli missing; run: $0 ensure-packages"
+
+    if [[ -e $dir ]] && [[ -n $(ls -A "$dir" 2>/dev/null) ]]; then
+        die "$dir exists and is not empty; give a new or empty directory"
+    fi
+    mkdir -p "$dir"
+    # the postgres user must be able to reach its directories below DIR
+    chmod 711 "$dir"
+    echo "$pg_bin" >"$dir/$MARKER"
+
+    # a failure half-way stops what was started (a global: the trap may run
+    # outside this function's scope)
+    UP_DIR=$dir
+    trap 'rc=$?; if ((rc != 0)); then warn "up failed; cleaning up"; cmd_down "$UP_DIR" || true; fi' EXIT
+
+    pg_start "$dir" "$pg_bin"
+    local pg_port
+    pg_port=$(cat "$dir/pg/port")
+    redis_start "$dir" "$server"
+
+    local r="127.0.0.1:$REDIS_PORT"
+    (
+        umask 077
+        {
+            echo "# berth test environment, written by scripts/testenv.sh up"
+            echo "# stop it with: $ROOT/scripts/testenv.sh down $dir"
+            printf 'export BERTH_TEST_ENV_DIR=%q\n' "$dir"
+            printf 'export BERTH_TEST_PG_URL=%q\n' "postgres://postgres@127.0.0.1:$pg_port/postgres"
+            printf 'export BERTH_TEST_PG_BIN=%q\n' "$pg_bin"
+            printf 'export BERTH_TEST_REDIS_URL=%q\n' "redis://kv:$REDIS_KV@$r/0"
+            printf 'export BERTH_TEST_REDIS_MULTIVAC_URL=%q\n' "redis://multivac:$REDIS_MV@$r/0"
+            printf 'export BERTH_TEST_REDIS_HEALTHCHECK_URL=%q\n' "redis://healthcheck:$REDIS_HC@$r/0"
+            printf 'export BERTH_TEST_REDIS_ADMIN_URL=%q\n' "redis://admin:$REDIS_ADMIN@$r/0"
+            printf 'export BERTH_TEST_REDIS_SERVER=%q\n' "$server"
+            printf 'export BERTH_TEST_REDIS_CONF_DIR=%q\n' "$REDIS_CONF_DIR"
+        } >"$dir/env"
+    )
+    trap - EXIT
+    say "test environment up: source $dir/env"
+}
+
+cmd_down() {
+    (($# == 1)) || usage
+    local dir
+    dir=$(abs_dir "$1")
+    [[ -d $dir ]] || return 0
+    if [[ ! -e $dir/$MARKER ]]; then
+        die "$dir is not a test environment made by '$0 up' (no $MARKER)"
+    fi
+    local pg_bin
+    pg_bin=$(cat "$dir/$MARKER")
+    [[ -n $pg_bin ]] || pg_bin=$(pg_bin_dir)
+    local rc=0
+    pg_stop "$dir" "$pg_bin" || rc=1
+    redis_stop "$dir" || rc=1
+    rm -rf "${dir:?}/pg" "${dir:?}/redis" "${dir:?}/env"
+    rm -f "${dir:?}/$MARKER"
+    rmdir "$dir" 2>/dev/null || true
+    return "$rc"
+}
+
+cmd_status() {
+    (($# == 1)) || usage
+    local dir
+    dir=$(abs_dir "$1")
+    [[ -f $dir/env && -f $dir/$MARKER ]] || {
+        echo "no test environment in $dir"
+        return 1
+    }
+    local pg_bin pg_port r_port hc ok=0
+    pg_bin=$(cat "$dir/$MARKER")
+    pg_port=$(cat "$dir/pg/port")
+    r_port=$(cat "$dir/redis/port")
+    hc=$(sed -n 's/^healthcheck=//p' "$dir/redis/passwords")
+    if "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" -t 2; then
+        echo "PostgreSQL 127.0.0.1:$pg_port: up"
+    else
+        echo "PostgreSQL 127.0.0.1:$pg_port: DOWN"
+        ok=1
+    fi
+    if redis_ping "$r_port" healthcheck "$hc"; then
+        echo "Redis 127.0.0.1:$r_port: up"
+    else
+        echo "Redis 127.0.0.1:$r_port: DOWN"
+        ok=1
+    fi
+    return "$ok"
+}
+
+# check-redis DIR: the ACL/persistence contract of deploy/redis, live.
+cmd_check_redis() {
+    (($# == 1)) || usage
+    local dir
+    dir=$(abs_dir "$1")
+    [[ -f $dir/redis/passwords ]] || die "no test environment in $dir"
+    local port kv mv hc admin fails=0
+    port=$(cat "$dir/redis/port")
+    kv=$(sed -n 's/^kv=//p' "$dir/redis/passwords")
+    mv=$(sed -n 's/^multivac=//p' "$dir/redis/passwords")
+    hc=$(sed -n 's/^healthcheck=//p' "$dir/redis/passwords")
+    admin=$(sed -n 's/^admin=//p' "$dir/redis/passwords")
+    # expect USER PASSWORD PATTERN CMD...: the reply must match PATTERN
+    expect() {
+        local user=$1 pw=$2 pattern=$3 got
+        shift 3
+        if [[ -z $user ]]; then
+            got=$(redis-cli -h 127.0.0.1 -p "$port" "$@" 2>&1 </dev/null | tr '\n' ' ')
+        else
+            got=$(REDISCLI_AUTH=$pw redis-cli --no-auth-warning -h 127.0.0.1 -p "$port" \
+                --user "$user" "$@" 2>&1 </dev/null | tr '\n' ' ')
+        fi
+        if [[ $got =~ $pattern ]]; then
+            printf '  ok   %-12s %-40s -> %s\n' "${user:-(none)}" "$*" "$got"
+        else
+            printf '  FAIL %-12s %-40s -> %s (want /%s/)\n' "${user:-(none)}" "$*" "$got" "$pattern"
+            fails=$((fails + 1))
+        fi
+    }
+    say "checking Redis ACL and persistence on 127.0.0.1:$port"
+    expect "" "" '^NOAUTH' ping
+    expect "" "" '^NOAUTH' get kv:x
+    expect default "" 'WRONGPASS' ping
+    expect kv "$kv" '^OK' set kv:check 1
+    expect kv "$kv" '^1' set kv:check 2 GET
+    expect kv "$kv" '^2' get kv:check
+    expect kv "$kv" '^2' set kv:check 3 NX GET
+    expect kv "$kv" '^ ?$' set kv:new 1 NX GET
+    expect kv "$kv" '^2' get kv:check
+    expect kv "$kv" '^1' exists kv:check
+    expect kv "$kv" '^2' del kv:check kv:new
+    expect kv "$kv" '^PONG' ping
+    expect kv "$kv" '^NOPERM' get foo
+    expect kv "$kv" '^NOPERM' set foo 1
+    expect kv "$kv" '^NOPERM' flushall
+    expect kv "$kv" '^NOPERM' config get appendfsync
+    expect kv "$kv" '^NOPERM' keys '*'
+    expect kv "$kv" '^NOPERM' xadd kv:s '*' a b
+    expect multivac "$mv" '^[0-9]+-[0-9]+' xadd multivac:check '*' data d
+    expect multivac "$mv" '^1' xlen multivac:check
+    expect multivac "$mv" '^1' del multivac:check
+    expect multivac "$mv" '^NOPERM' get kv:check
+    expect multivac "$mv" '^NOPERM' flushall
+    expect healthcheck "$hc" '^PONG' ping
+    expect healthcheck "$hc" '^NOPERM' get kv:check
+    expect healthcheck "$hc" '^NOPERM' info
+    expect admin "$admin" 'appendfsync always' config get appendfsync
+    expect admin "$admin" 'appendonly yes' config get appendonly
+    expect admin "$admin" 'user default off' acl list
+    ((fails == 0)) || die "$fails Redis check(s) failed"
+    say "Redis checks passed"
+}
+
+main() {
+    (($# >= 1)) || usage
+    local cmd=$1
+    shift
+    case $cmd in
+        ensure-packages) cmd_ensure_packages "$@" ;;
+        up) cmd_up "$@" ;;
+        down) cmd_down "$@" ;;
+        status) cmd_status "$@" ;;
+        check-redis) cmd_check_redis "$@" ;;
+        free-port) free_port ;;
+        -h | --help | help) usage 0 ;;
+        *) usage ;;
+    esac
+}
+
+main "$@"
