@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// HTTP settings shared by every service.
     #[command(flatten)]
     pub http: HttpArgs,
+    /// Data directory, process-wide store URLs, API tokens.
+    #[command(flatten)]
+    pub common: kit::config::CommonArgs,
     /// The clock service.
     #[command(flatten, next_help_heading = "clock")]
     pub clock: clock::Config,
@@ -49,6 +52,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .trigger_on_signals()
         .context("installing signal handlers")?;
     let http = args.http.config();
+    let common = args.common.resolve().context("reading secrets")?;
+    // Each service's build function receives `&common` (only clock exists so far).
+    let _ = &common;
 
     let mut servers = Vec::new();
     let mut background = Vec::new();

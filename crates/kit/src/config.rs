@@ -192,3 +192,78 @@ mod tests {
         assert!(err.to_string().contains("X_FILE"));
     }
 }
+
+/// Settings any service may fall back on: the data directory of embedded stores, the
+/// process-wide `DATABASE_URL` / `REDIS_URL` (a service's own `BERTH_<SERVICE>_*` URL
+/// wins over them), and the API tokens.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Directory of the embedded (SQLite) stores; created if missing.
+    #[arg(long, env = "BERTH_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL used by every service without a database URL of its own.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+    /// A file holding `DATABASE_URL`.
+    #[arg(long, env = "DATABASE_URL_FILE")]
+    pub database_url_file: Option<PathBuf>,
+    /// Redis URL used by every service without a Redis URL of its own.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<Secret>,
+    /// A file holding `REDIS_URL`.
+    #[arg(long, env = "REDIS_URL_FILE")]
+    pub redis_url_file: Option<PathBuf>,
+    /// API bearer tokens.
+    #[command(flatten)]
+    pub tokens: TokenArgs,
+}
+
+/// [`CommonArgs`] with every secret read: what a service's build function receives.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// Directory of the embedded stores.
+    pub data_dir: PathBuf,
+    /// The process-wide PostgreSQL URL, if any.
+    pub database_url: Option<Secret>,
+    /// The process-wide Redis URL, if any.
+    pub redis_url: Option<Secret>,
+    /// The configured API tokens (possibly none).
+    pub tokens: crate::auth::Tokens,
+}
+
+impl CommonArgs {
+    /// Reads every secret (values or `*_FILE`s).
+    pub fn resolve(&self) -> Result<Common, SecretError> {
+        Ok(Common {
+            data_dir: self.data_dir.clone(),
+            database_url: resolve_secret(
+                "DATABASE_URL",
+                self.database_url.as_ref(),
+                self.database_url_file.as_ref(),
+            )?,
+            redis_url: resolve_secret(
+                "REDIS_URL",
+                self.redis_url.as_ref(),
+                self.redis_url_file.as_ref(),
+            )?,
+            tokens: self.tokens.tokens()?,
+        })
+    }
+}
+
+impl Common {
+    /// Settings for tests: a data directory, no URLs, no tokens.
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            database_url: None,
+            redis_url: None,
+            tokens: crate::auth::Tokens::none(),
+        }
+    }
+
+    /// The URL a service should use: its own if set, else the process-wide one.
+    pub fn pick(own: Option<&Secret>, shared: Option<&Secret>) -> Option<Secret> {
+        own.or(shared).cloned()
+    }
+}

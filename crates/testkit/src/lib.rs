@@ -1,0 +1,246 @@
+//! Test helpers shared by berth's service crates (a dev-dependency only).
+//!
+//! The test command, `scripts/test`, starts a throwaway PostgreSQL and Redis and
+//! exports their URLs (`scripts/testenv.sh` documents the contract). These helpers read
+//! them, and fail with a clear message when they are missing: a backend is never
+//! skipped silently.
+//!
+//! # Layout
+//!
+//! - [`env`]: read a `BERTH_TEST_*` variable or fail saying how to get it.
+//! - [`pg`]: [`pg::fresh_database`], a new empty PostgreSQL database per test.
+//! - [`redis_env`]: the shared Redis' URLs per user, and a unique key namespace per test.
+//! - [`redis_server`]: [`redis_server::RedisServer`], a Redis of a test's own, started
+//!   from the shipped `deploy/redis` config, that the test can SIGKILL and restart.
+
+use std::fmt::Write as _;
+
+/// Reads a `BERTH_TEST_*` environment variable.
+///
+/// # Panics
+/// When it is not set, with a message saying to run the tests through `scripts/test`.
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run the tests with `scripts/test` (it starts PostgreSQL and \
+             Redis and exports BERTH_TEST_*), or `source DIR/env` from a kept environment"
+        )
+    })
+}
+
+/// A short random identifier for names (databases, key prefixes).
+pub fn unique(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut out = String::with_capacity(prefix.len() + 13);
+    let _ = write!(out, "{prefix}{}", &id[..12]);
+    out
+}
+
+/// PostgreSQL: one fresh database per test.
+pub mod pg {
+    use sqlx::{Connection, PgConnection};
+
+    /// The superuser URL of the test cluster (`BERTH_TEST_PG_URL`).
+    pub fn admin_url() -> String {
+        super::env("BERTH_TEST_PG_URL")
+    }
+
+    /// The URL of database `name` on the test cluster.
+    pub fn url_for(name: &str) -> String {
+        let admin = admin_url();
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        format!("{base}/{name}")
+    }
+
+    /// Creates a new, empty database and returns its URL. Databases are not dropped:
+    /// the whole throwaway cluster is removed when the test run ends.
+    pub async fn fresh_database() -> String {
+        let name = super::unique("test_");
+        let mut conn = PgConnection::connect(&admin_url())
+            .await
+            .expect("connect to the test PostgreSQL (BERTH_TEST_PG_URL)");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("CREATE DATABASE");
+        url_for(&name)
+    }
+
+    /// The directory of PostgreSQL's binaries (`pgbench`, `psql`...).
+    pub fn bin_dir() -> std::path::PathBuf {
+        super::env("BERTH_TEST_PG_BIN").into()
+    }
+}
+
+/// The shared test Redis.
+pub mod redis_env {
+    /// URL of the `kv` application user (keys `kv:*` only).
+    pub fn kv_url() -> String {
+        super::env("BERTH_TEST_REDIS_URL")
+    }
+
+    /// URL of the `multivac` application user (keys `multivac:*` only).
+    pub fn multivac_url() -> String {
+        super::env("BERTH_TEST_REDIS_MULTIVAC_URL")
+    }
+
+    /// URL of the `admin` user (everything).
+    pub fn admin_url() -> String {
+        super::env("BERTH_TEST_REDIS_ADMIN_URL")
+    }
+
+    /// URL of the `healthcheck` user (`PING` only).
+    pub fn healthcheck_url() -> String {
+        super::env("BERTH_TEST_REDIS_HEALTHCHECK_URL")
+    }
+
+    /// A key prefix no other test uses, inside `base` (e.g. `kv:` → `kv:t3f9a…:`), so
+    /// tests share the Redis without seeing each other's keys.
+    pub fn unique_prefix(base: &str) -> String {
+        format!("{}:", super::unique(&format!("{base}t")))
+    }
+}
+
+/// A Redis server of a test's own.
+pub mod redis_server {
+    use std::{
+        path::{Path, PathBuf},
+        process::{Child, Command, Stdio},
+        time::{Duration, Instant},
+    };
+
+    /// A Redis started from the shipped `deploy/redis` config (ACL users, default user
+    /// off, AOF with `appendfsync always`) on a free port, with its data in a temporary
+    /// directory that outlives restarts. Killed when dropped.
+    pub struct RedisServer {
+        dir: tempfile::TempDir,
+        port: u16,
+        passwords: [(&'static str, String); 4],
+        child: Option<Child>,
+    }
+
+    impl RedisServer {
+        /// Starts a new server and waits until it answers.
+        pub async fn start() -> Self {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
+            let passwords = ["kv", "multivac", "healthcheck", "admin"]
+                .map(|user| (user, uuid::Uuid::new_v4().simple().to_string()));
+            let conf_dir = PathBuf::from(super::env("BERTH_TEST_REDIS_CONF_DIR"));
+            let mut render = Command::new("sh");
+            render
+                .arg(conf_dir.join("render-acl.sh"))
+                .arg(dir.path().join("users.acl"))
+                .env("REDIS_SERVER", super::env("BERTH_TEST_REDIS_SERVER"))
+                .stderr(Stdio::null());
+            for (user, pw) in &passwords {
+                render.env(format!("REDIS_{}_PASSWORD", user.to_uppercase()), pw);
+            }
+            let status = render.status().expect("run render-acl.sh");
+            assert!(status.success(), "render-acl.sh failed");
+            let mut server = Self {
+                dir,
+                port,
+                passwords,
+                child: None,
+            };
+            server.spawn().await;
+            server
+        }
+
+        fn conf_dir() -> PathBuf {
+            PathBuf::from(super::env("BERTH_TEST_REDIS_CONF_DIR"))
+        }
+
+        async fn spawn(&mut self) {
+            let log = std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(self.dir.path().join("redis.log"))
+                .expect("redis log");
+            let child = Command::new(super::env("BERTH_TEST_REDIS_SERVER"))
+                .arg(Self::conf_dir().join("redis.conf"))
+                .args(["--aclfile"])
+                .arg(self.dir.path().join("users.acl"))
+                .arg("--dir")
+                .arg(self.dir.path())
+                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .expect("spawn redis-server");
+            self.child = Some(child);
+            self.wait_ready().await;
+        }
+
+        async fn wait_ready(&self) {
+            let start = Instant::now();
+            loop {
+                if let Ok(client) = redis::Client::open(self.url("admin"))
+                    && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                    && redis::cmd("PING")
+                        .query_async::<String>(&mut conn)
+                        .await
+                        .is_ok_and(|p| p == "PONG")
+                {
+                    return;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "redis-server did not answer within 20 s; log: {}",
+                    std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+
+        /// The URL for `user` (`kv`, `multivac`, `healthcheck` or `admin`).
+        pub fn url(&self, user: &str) -> String {
+            let pw = &self
+                .passwords
+                .iter()
+                .find(|(u, _)| *u == user)
+                .unwrap_or_else(|| panic!("no Redis user {user}"))
+                .1;
+            format!("redis://{user}:{pw}@127.0.0.1:{}/0", self.port)
+        }
+
+        /// The URL with no credentials (the default user, which is off).
+        pub fn anonymous_url(&self) -> String {
+            format!("redis://127.0.0.1:{}/0", self.port)
+        }
+
+        /// The server's port.
+        pub fn port(&self) -> u16 {
+            self.port
+        }
+
+        /// The data directory (AOF files live here).
+        pub fn data_dir(&self) -> &Path {
+            self.dir.path()
+        }
+
+        /// SIGKILLs the server: no shutdown, no final fsync.
+        pub fn kill9(&mut self) {
+            if let Some(mut child) = self.child.take() {
+                let _ = child.kill(); // SIGKILL on Unix
+                let _ = child.wait();
+            }
+        }
+
+        /// Starts the server again on the same port and data directory.
+        pub async fn restart(&mut self) {
+            self.kill9();
+            self.spawn().await;
+        }
+    }
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            self.kill9();
+        }
+    }
+}
