@@ -8,6 +8,8 @@ use kit::config::LogArgs;
 use crate::serve::ServeArgs;
 
 /// berth: five small HTTP services and their environment, in one binary.
+///
+/// Without a subcommand, berth runs `serve`: every service, embedded defaults.
 #[derive(Debug, Parser)]
 #[command(name = "berth", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BERTH_GIT_SHA"), ")"), propagate_version = true)]
 pub struct Cli {
@@ -40,6 +42,25 @@ pub struct HealthcheckArgs {
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
     kit::config::parse_duration(s)
+}
+
+/// `berth` alone, or followed only by flags, means `berth serve ...`: so that
+/// `cargo run --release` (and `cargo run --release -- --clock-addr ...`) runs every
+/// service. `--help` and `--version` keep their meaning.
+pub fn default_to_serve(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<_> = args.into_iter().collect();
+    let first = args.get(1).and_then(|a| a.to_str());
+    let wants_serve = match first {
+        None => true,
+        Some("-h" | "--help" | "-V" | "--version") => false,
+        Some(flag) => flag.starts_with('-'),
+    };
+    if wants_serve {
+        args.insert(1.min(args.len()), "serve".into());
+    }
+    args
 }
 
 /// Runs a parsed command line to its exit code.

@@ -34,7 +34,7 @@ pub fn main() -> ExitCode {
         eprintln!("berth: cannot read .env: {e}");
         return ExitCode::from(2);
     }
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_from(cli::default_to_serve(std::env::args_os()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -255,3 +255,25 @@ fn a_bad_flag_value_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn no_subcommand_means_serve() {
+    let mut child = Command::new(BERTH)
+        .args(["--clock-addr", "127.0.0.1:0"])
+        .env("BERTH_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let found = lines
+        .by_ref()
+        .take(20)
+        .map_while(Result::ok)
+        .any(|l| l.contains("listening") && l.contains("clock"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        found,
+        "berth without a subcommand did not start the services"
+    );
+}
