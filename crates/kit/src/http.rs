@@ -100,24 +100,29 @@ pub fn with_layers(
 ) -> Router {
     let trace = TraceLayer::new_for_http()
         .make_span_with(move |req: &Request| {
-            let route = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", MatchedPath::as_str);
+            let matched = req.extensions().get::<MatchedPath>();
             let request_id = req
                 .headers()
                 .get(&REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            tracing::info_span!(
+            let span = tracing::info_span!(
                 target: "berth::request",
                 "request",
                 service,
-                method = %req.method(),
-                route,
-                path = req.uri().path(),
+                method = req.method().as_str(),
+                route = matched.map_or("unmatched", MatchedPath::as_str),
                 request_id,
-            )
+                path = tracing::field::Empty,
+            );
+            // The template says it all for matched routes; keep the raw path (bounded)
+            // only where it is the one clue: unknown routes.
+            if matched.is_none() {
+                let path = req.uri().path();
+                let cut = path.char_indices().nth(256).map_or(path.len(), |(i, _)| i);
+                span.record("path", &path[..cut]);
+            }
+            span
         })
         .on_request(())
         .on_response(|res: &Response, latency: Duration, _: &tracing::Span| {

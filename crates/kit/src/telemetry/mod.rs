@@ -2,6 +2,9 @@
 
 use std::io::IsTerminal;
 
+mod json;
+
+pub use json::{JsonLine, JsonMembers};
 use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::{LogArgs, LogFormat};
@@ -51,10 +54,8 @@ pub fn init(args: &LogArgs) -> Result<LogGuard, TelemetryError> {
             .with(
                 fmt::layer()
                     .with_writer(writer)
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false),
+                    .fmt_fields(JsonMembers)
+                    .event_format(JsonLine),
             )
             .try_init()
     } else {
