@@ -25,15 +25,48 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run services (all of them when none is named), each on its own address.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Exit 0 when URL answers 2xx within the timeout, else 1 with the reason on stderr.
     Healthcheck(HealthcheckArgs),
+    /// The rates service's tools: load a `pg_dump` file, generate a synthetic one.
+    Rates(Box<RatesArgs>),
+    /// Run a service's workers alone, e.g. `berth worker multivac`.
+    Worker {
+        /// Which workers.
+        #[command(subcommand)]
+        worker: WorkerCommand,
+    },
+}
+
+/// `berth rates ...`.
+#[derive(Debug, clap::Args)]
+pub struct RatesArgs {
+    /// Data directory, process-wide store URLs.
+    #[command(flatten)]
+    pub common: kit::config::CommonArgs,
+    /// The rates service's settings (its database).
+    #[command(flatten)]
+    pub rates: rates::Config,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: rates::cli::Command,
+}
+
+/// `berth worker ...`.
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// MultiVAC's queue workers, with `/metrics` and `/healthcheck` on `--worker-addr`;
+    /// SIGTERM: each finishes the batch in hand, then it exits 0.
+    Multivac(Box<multivac::worker::WorkerArgs>),
 }
 
 /// `berth healthcheck`.
 #[derive(Debug, clap::Args)]
 pub struct HealthcheckArgs {
-    /// The URL to GET, e.g. `http://127.0.0.1:8080/healthcheck`.
+    /// The URL to GET, e.g. `http://127.0.0.1:8080/healthcheck`. The container image
+    /// sets it per service through the environment, so its `HEALTHCHECK` is the same
+    /// `berth healthcheck` for every service.
+    #[arg(env = "BERTH_HEALTHCHECK_URL")]
     pub url: String,
     /// How long to wait for the answer.
     #[arg(long, env = "BERTH_HEALTHCHECK_TIMEOUT", default_value = "3s", value_parser = humantime_duration)]
@@ -73,6 +106,57 @@ pub async fn run(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Rates(args) => {
+            let RatesArgs {
+                common,
+                rates,
+                command,
+            } = *args;
+            // `generate` writes the dump to stdout, where the logs would go.
+            let _log_guard = if command.writes_stdout() {
+                None
+            } else {
+                match kit::telemetry::init(&cli.log) {
+                    Ok(guard) => Some(guard),
+                    Err(e) => {
+                        eprintln!("berth: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            };
+            let result = async {
+                let common = common.resolve()?;
+                command.run(&common, &rates).await
+            }
+            .await;
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("berth rates: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Worker {
+            worker: WorkerCommand::Multivac(args),
+        } => {
+            let _log_guard = match kit::telemetry::init(&cli.log) {
+                Ok(guard) => guard,
+                Err(e) => {
+                    eprintln!("berth: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            kit::metrics::set_build_info(crate::VERSION, crate::GIT_SHA);
+            match multivac::worker::run_worker(*args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "berth worker multivac failed");
+                    eprintln!("berth worker multivac: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve(args) => {
             let _log_guard = match kit::telemetry::init(&cli.log) {
                 Ok(guard) => guard,
@@ -81,7 +165,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match crate::serve::run(args).await {
+            match crate::serve::run(*args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "berth serve failed");

@@ -13,6 +13,14 @@ use tokio_util::task::TaskTracker;
 pub enum ServiceName {
     /// The mirror clock (port 8080).
     Clock,
+    /// Users and coin balances, with transfers (port 8300).
+    Users,
+    /// Shipping rates between ports and regions (port 3000).
+    Rates,
+    /// Key-value store on Redis or SQLite (port 5000).
+    Kv,
+    /// MultiVAC: an API, a durable queue and a worker (port 5001).
+    Multivac,
 }
 
 /// `berth serve`.
@@ -30,6 +38,18 @@ pub struct ServeArgs {
     /// The clock service.
     #[command(flatten, next_help_heading = "clock")]
     pub clock: clock::Config,
+    /// The users service.
+    #[command(flatten, next_help_heading = "users")]
+    pub users: users::Config,
+    /// The rates service.
+    #[command(flatten, next_help_heading = "rates")]
+    pub rates: rates::Config,
+    /// The kv service.
+    #[command(flatten, next_help_heading = "kv")]
+    pub kv: kv::Config,
+    /// The MultiVAC service.
+    #[command(flatten, next_help_heading = "multivac")]
+    pub multivac: multivac::Config,
 }
 
 impl ServeArgs {
@@ -53,14 +73,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("installing signal handlers")?;
     let http = args.http.config();
     let common = args.common.resolve().context("reading secrets")?;
-    // Each service's build function receives `&common` (only clock exists so far).
-    let _ = &common;
 
     let mut servers = Vec::new();
     let mut background = Vec::new();
     for name in args.selected() {
         let (mut service, addr): (kit::Service, SocketAddr) = match name {
             ServiceName::Clock => (clock::service(), args.clock.addr),
+            ServiceName::Users => (users::service(&args.users, &common).await?, args.users.addr),
+            ServiceName::Rates => (rates::service(&args.rates, &common).await?, args.rates.addr),
+            ServiceName::Kv => (kv::service(&args.kv, &common).await?, args.kv.addr),
+            ServiceName::Multivac => (
+                multivac::service(&args.multivac, &common).await?,
+                args.multivac.addr,
+            ),
         };
         background.append(&mut service.background);
         let server = Server::bind(service.name, addr, kit::http::app(service, &http))

@@ -26,9 +26,11 @@ pub const NAME: &str = "clock";
 
 /// The clock service's settings.
 #[derive(Debug, Clone, clap::Args)]
+#[group(id = "clock-config")]
 pub struct Config {
     /// Listen address of the clock service.
     #[arg(
+        id = "clock-addr",
         long = "clock-addr",
         env = "BERTH_CLOCK_ADDR",
         default_value = "0.0.0.0:8080"

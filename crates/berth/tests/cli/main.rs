@@ -8,20 +8,43 @@ use std::{
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
+mod multivac;
+
+/// Every service `berth serve` runs when none is named.
+const SERVICES: [&str; 5] = ["clock", "users", "rates", "kv", "multivac"];
+
+/// `berth` isolated from this machine: its data in `data_dir`, every service on a free
+/// port of 127.0.0.1 (a test's own flags override), no store URL from the environment.
+fn berth(data_dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BERTH);
+    cmd.env("BERTH_DATA_DIR", data_dir);
+    for service in SERVICES {
+        cmd.env(
+            format!("BERTH_{}_ADDR", service.to_uppercase()),
+            "127.0.0.1:0",
+        );
+    }
+    for var in ["DATABASE_URL", "REDIS_URL", "BERTH_API_TOKENS"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
 /// A `berth serve` child process and the address of each service it announced.
 struct Serve {
     child: Child,
     addrs: Vec<(String, String)>,
+    _data_dir: tempfile::TempDir,
 }
 
 impl Serve {
     fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(BERTH)
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut child = berth(data_dir.path())
             .arg("serve")
             .args(args)
             .env("BERTH_LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
-            .env_remove("BERTH_CLOCK_ADDR")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -29,11 +52,11 @@ impl Serve {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut addrs = Vec::new();
-        let expected = args
+        let named = args
             .iter()
             .filter(|a| !a.starts_with('-') && !a.contains(':'))
-            .count()
-            .max(1);
+            .count();
+        let expected = if named == 0 { SERVICES.len() } else { named };
         while addrs.len() < expected {
             let line = lines
                 .next()
@@ -50,7 +73,11 @@ impl Serve {
         }
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        Self { child, addrs }
+        Self {
+            child,
+            addrs,
+            _data_dir: data_dir,
+        }
     }
 
     fn url(&self, service: &str) -> &str {
@@ -137,8 +164,19 @@ fn sigterm_and_sigint_stop_it_cleanly_with_exit_0() {
 
 #[test]
 fn serve_with_no_names_runs_every_service() {
-    let serve = Serve::start(&["--clock-addr", "127.0.0.1:0"]);
-    assert!(serve.addrs.iter().any(|(s, _)| s == "clock"));
+    let serve = Serve::start(&[]);
+    let mut names: Vec<&str> = serve.addrs.iter().map(|(s, _)| s.as_str()).collect();
+    names.sort_unstable();
+    let mut all = SERVICES.to_vec();
+    all.sort_unstable();
+    assert_eq!(names, all);
+    for (service, url) in &serve.addrs {
+        let out = healthcheck(&format!("{url}/healthcheck"));
+        assert!(out.status.success(), "{service}: {out:?}");
+    }
+    // The embedded defaults answer with data: rates seeded itself, users has demo users.
+    let out = healthcheck(&format!("{}/user/1", serve.url("users")));
+    assert!(out.status.success(), "{out:?}");
 }
 
 #[test]
@@ -172,6 +210,10 @@ fn every_flag_documents_its_env_var_and_default() {
     let serve = help(&["serve"]);
     for (flag, env) in [
         ("--clock-addr", "BERTH_CLOCK_ADDR"),
+        ("--users-addr", "BERTH_USERS_ADDR"),
+        ("--rates-addr", "BERTH_RATES_ADDR"),
+        ("--kv-addr", "BERTH_KV_ADDR"),
+        ("--multivac-addr", "BERTH_MULTIVAC_ADDR"),
         ("--request-timeout", "BERTH_REQUEST_TIMEOUT"),
         ("--body-limit", "BERTH_BODY_LIMIT"),
         ("--drain-timeout", "BERTH_DRAIN_TIMEOUT"),
@@ -209,7 +251,7 @@ fn every_flag_documents_its_env_var_and_default() {
         }
         assert!(block.contains("[env: "), "{block}");
         let first = block.lines().next().unwrap();
-        let optional = ["-url ", "-file ", "--api-tokens "]
+        let optional = ["-url ", "-file ", "--api-tokens ", " <FILE>"]
             .iter()
             .any(|o| first.contains(o));
         assert!(optional || block.contains("[default: "), "{block}");
@@ -258,8 +300,8 @@ fn a_bad_flag_value_is_a_usage_error() {
 
 #[test]
 fn no_subcommand_means_serve() {
-    let mut child = Command::new(BERTH)
-        .args(["--clock-addr", "127.0.0.1:0"])
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut child = berth(data_dir.path())
         .env("BERTH_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
         .spawn()
@@ -267,7 +309,7 @@ fn no_subcommand_means_serve() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let found = lines
         .by_ref()
-        .take(20)
+        .take(100)
         .map_while(Result::ok)
         .any(|l| l.contains("listening") && l.contains("clock"));
     let _ = child.kill();
@@ -276,4 +318,35 @@ fn no_subcommand_means_serve() {
         found,
         "berth without a subcommand did not start the services"
     );
+}
+
+#[test]
+fn a_dot_env_file_in_the_working_directory_is_read() {
+    let dir = std::env::temp_dir().join(format!("berth-dotenv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        dir.join(".env"),
+        format!("# a comment\nBERTH_CLOCK_ADDR=127.0.0.1:{port}\nBERTH_LOG_FORMAT=json\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(BERTH)
+        .args(["serve", "clock"])
+        .current_dir(&dir)
+        .env_remove("BERTH_CLOCK_ADDR")
+        .env_remove("BERTH_LOG_FORMAT")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON, as .env asked");
+    assert_eq!(v["addr"], format!("127.0.0.1:{port}"), "{line}");
 }

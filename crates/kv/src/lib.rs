@@ -1,0 +1,177 @@
+//! kv: a key-value store over HTTP, on Redis or SQLite, that loses no acknowledged write.
+//!
+//! The contract of the original exercise, exactly:
+//! - `GET /get/{id}` → 200 `{"<id>":"<data>"}`, or 404 when nothing is stored;
+//! - `POST /set` with `{"id":"...","data":"..."}` → 201 `{"status":"ok"}` when the id
+//!   was new, 200 `{"status":"ok"}` when its value was replaced — decided atomically by
+//!   the store, in one round trip;
+//! - `GET /healthcheck` → 200 `{"status":"ok"}` while the store answers, else 503 (the
+//!   kit's readiness endpoint, with the store's check); it recovers by itself;
+//! - `GET /prom-metrics` → the Prometheus text of `/metrics`.
+//!
+//! Beyond it: bad input is a 4xx problem+json saying what is wrong (400 not a JSON
+//! object, 422 missing/non-string/empty/over-512-byte fields, 413 `data` over
+//! `--kv-max-data`); with API tokens configured `POST /set` needs a bearer token;
+//! a store that does not answer is a fast 503, never a hung request.
+//!
+//! Stores: SQLite at `<data dir>/kv.db` (WAL, `synchronous=FULL`) by default; Redis when
+//! a URL is given (`--kv-redis-url`, else `REDIS_URL`), keys under `--kv-prefix`.
+//!
+//! # Layout
+//!
+//! - [`store`]: the [`store::Store`] trait and its backends, [`store::sqlite`] and
+//!   [`store::redis`] — no HTTP.
+//! - [`input`]: checking a `POST /set` body — no store.
+//! - [`http`]: the routes and their OpenAPI; [`http::router`].
+//! - [`error`]: [`error::Error`], answered as problem+json.
+//! - [`Config`], [`open_store`], [`service`] / [`app`]: settings, wiring for the kit, and
+//!   the full application for tests.
+
+pub mod error;
+pub mod http;
+pub mod input;
+pub mod store;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use kit::{
+    Health,
+    auth::Tokens,
+    config::{Common, Secret, parse_duration, resolve_secret},
+};
+
+use crate::store::{Store, redis::RedisStore, sqlite::SqliteStore};
+
+/// The service's name, as in metrics labels and logs.
+pub const NAME: &str = "kv";
+
+/// The kv service's settings.
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "kv-config")]
+pub struct Config {
+    /// Listen address of the kv service.
+    #[arg(
+        id = "kv-addr",
+        long = "kv-addr",
+        env = "BERTH_KV_ADDR",
+        default_value = "0.0.0.0:5000"
+    )]
+    pub addr: SocketAddr,
+    /// Redis URL of kv (`redis://user:password@host:port/db`); else `REDIS_URL`; with
+    /// neither, kv stores in SQLite in the data directory.
+    #[arg(
+        id = "kv-redis-url",
+        long = "kv-redis-url",
+        env = "BERTH_KV_REDIS_URL",
+        hide_env_values = true
+    )]
+    pub redis_url: Option<Secret>,
+    /// A file holding kv's Redis URL.
+    #[arg(
+        id = "kv-redis-url-file",
+        long = "kv-redis-url-file",
+        env = "BERTH_KV_REDIS_URL_FILE"
+    )]
+    pub redis_url_file: Option<PathBuf>,
+    /// A file holding the Redis password, used when the URL has none.
+    #[arg(
+        id = "kv-redis-password-file",
+        long = "kv-redis-password-file",
+        env = "KV_REDIS_PASSWORD_FILE"
+    )]
+    pub redis_password_file: Option<PathBuf>,
+    /// Longest a Redis command (or connection attempt) may take; past it the request
+    /// gets 503.
+    #[arg(id = "kv-redis-timeout", long = "kv-redis-timeout", env = "BERTH_KV_REDIS_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
+    pub redis_timeout: Duration,
+    /// Prefix of kv's keys in Redis (the shipped ACL allows the `kv` user `kv:*`).
+    #[arg(
+        id = "kv-prefix",
+        long = "kv-prefix",
+        env = "BERTH_KV_PREFIX",
+        default_value = "kv:"
+    )]
+    pub prefix: String,
+    /// Largest `data` accepted by `POST /set`, in bytes (413 above it).
+    #[arg(id = "kv-max-data", long = "kv-max-data", env = "BERTH_KV_MAX_DATA", default_value_t = 1024 * 1024)]
+    pub max_data: usize,
+}
+
+impl Config {
+    /// The defaults, with the given address (for tests and embedding).
+    pub fn with_addr(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            redis_url: None,
+            redis_url_file: None,
+            redis_password_file: None,
+            redis_timeout: Duration::from_secs(1),
+            prefix: "kv:".to_owned(),
+            max_data: 1024 * 1024,
+        }
+    }
+}
+
+/// Opens the configured store: Redis when kv's own or the process-wide Redis URL is
+/// set, else SQLite at `<data dir>/kv.db`.
+pub async fn open_store(config: &Config, common: &Common) -> anyhow::Result<Arc<dyn Store>> {
+    let own = resolve_secret(
+        "BERTH_KV_REDIS_URL",
+        config.redis_url.as_ref(),
+        config.redis_url_file.as_ref(),
+    )?;
+    if let Some(url) = Common::pick(own.as_ref(), common.redis_url.as_ref()) {
+        let password = resolve_secret(
+            "KV_REDIS_PASSWORD",
+            None,
+            config.redis_password_file.as_ref(),
+        )?;
+        let store = RedisStore::connect(
+            url.expose(),
+            password.as_ref().map(Secret::expose),
+            config.prefix.clone(),
+            config.redis_timeout,
+        )
+        .await
+        .context("kv: connecting to Redis")?;
+        tracing::info!(prefix = %config.prefix, "kv stores in Redis");
+        Ok(Arc::new(store))
+    } else {
+        let path = common.data_dir.join("kv.db");
+        let store = SqliteStore::open(&path)
+            .await
+            .context("kv: opening SQLite")?;
+        tracing::info!(path = %path.display(), "kv stores in SQLite");
+        Ok(Arc::new(store))
+    }
+}
+
+/// The kv service on the configured store, ready for [`kit::http::app`].
+pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Service> {
+    let store = open_store(config, common).await?;
+    Ok(service_on(store, config.max_data, common.tokens.clone()))
+}
+
+/// The kv service on a given store: its routes, the store's readiness check, and a
+/// body limit that fits `max_data` even when every character is JSON-escaped.
+pub fn service_on(store: Arc<dyn Store>, max_data: usize, tokens: Tokens) -> kit::Service {
+    let check = store.clone();
+    let health = Health::new().with_check(store.backend(), move || {
+        let store = check.clone();
+        async move { store.ping().await.map_err(|e| kit::problem::chain(&e)) }
+    });
+    let api = http::router(http::AppState { store, max_data }, tokens);
+    kit::Service::new(NAME, api)
+        .with_health(health)
+        .with_body_limit(max_data.saturating_mul(6).saturating_add(64 * 1024))
+}
+
+/// The complete application (service routes + kit endpoints and layers), for tests.
+pub async fn app(
+    config: &Config,
+    common: &Common,
+    http: &kit::http::HttpConfig,
+) -> anyhow::Result<axum::Router> {
+    Ok(kit::http::app(service(config, common).await?, http))
+}

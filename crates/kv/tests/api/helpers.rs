@@ -1,0 +1,164 @@
+//! `spawn_app`: the real kv application on a free port, on SQLite (a temporary
+//! directory) or on Redis (the shared test Redis under a unique key prefix, or a Redis
+//! of the test's own).
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use kit::{Server, Shutdown, auth::Tokens, config::Common, http::HttpConfig};
+use kv::store::{Store, redis::RedisStore, sqlite::SqliteStore};
+use serde_json::{Value, json};
+
+/// Which store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Redis,
+}
+
+/// A running kv service.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    /// Keeps the SQLite directory alive.
+    _dir: Option<tempfile::TempDir>,
+    _shutdown: ShutdownOnDrop,
+}
+
+struct ShutdownOnDrop(Shutdown);
+impl Drop for ShutdownOnDrop {
+    fn drop(&mut self) {
+        self.0.trigger();
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `GET /get/{id}` (the id percent-encoded as a path segment).
+    pub async fn get_id(&self, id: &str) -> reqwest::Response {
+        let mut url = reqwest::Url::parse(&self.url("/get/")).unwrap();
+        url.path_segments_mut().unwrap().pop().push(id);
+        self.client.get(url).send().await.expect("request")
+    }
+
+    /// `POST /set` with a JSON body.
+    pub async fn set_json(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/set"))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn set(&self, id: &str, data: &str) -> reqwest::Response {
+        self.set_json(&json!({"id": id, "data": data})).await
+    }
+
+    /// `POST /set` with a raw body.
+    pub async fn set_raw(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(self.url("/set"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The data stored under `id`, through the API.
+    pub async fn data(&self, id: &str) -> Option<String> {
+        let r = self.get_id(id).await;
+        match r.status().as_u16() {
+            404 => None,
+            200 => {
+                let v: Value = r.json().await.unwrap();
+                Some(v[id].as_str().expect("a string value").to_owned())
+            }
+            s => panic!("GET /get/{id}: {s}"),
+        }
+    }
+}
+
+/// Options of [`spawn_with`].
+pub struct Options {
+    pub max_data: usize,
+    pub tokens: Tokens,
+    /// Redis URL (default: the shared test Redis' kv user).
+    pub redis_url: Option<String>,
+    /// Key prefix (default: a unique one under `kv:`).
+    pub prefix: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_data: 1024 * 1024,
+            tokens: Tokens::none(),
+            redis_url: None,
+            prefix: None,
+        }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_with(backend, Options::default()).await
+}
+
+pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
+    let (store, dir): (Arc<dyn Store>, _) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(&dir.path().join("kv.db")).await.unwrap();
+            (Arc::new(store), Some(dir))
+        }
+        Backend::Redis => {
+            let url = options.redis_url.unwrap_or_else(testkit::redis_env::kv_url);
+            let prefix = options
+                .prefix
+                .unwrap_or_else(|| testkit::redis_env::unique_prefix("kv:"));
+            let store = RedisStore::connect(&url, None, prefix, Duration::from_millis(500))
+                .await
+                .expect("connect to Redis");
+            (Arc::new(store), None)
+        }
+    };
+    let service = kv::service_on(store, options.max_data, options.tokens);
+    serve(kit::http::app(service, &HttpConfig::default()), dir).await
+}
+
+/// Serves an app built by the crate's own `app()` (full configuration path).
+pub async fn spawn_configured(config: &kv::Config, common: &Common) -> TestApp {
+    let app = kv::app(config, common, &HttpConfig::default())
+        .await
+        .expect("kv app");
+    serve(app, None).await
+}
+
+async fn serve(app: axum::Router, dir: Option<tempfile::TempDir>) -> TestApp {
+    let server = Server::bind("kv", "127.0.0.1:0".parse().unwrap(), app)
+        .await
+        .expect("bind");
+    let addr = server.local_addr();
+    let shutdown = Shutdown::new();
+    tokio::spawn(server.run(shutdown.clone(), Duration::from_secs(1)));
+    TestApp {
+        addr,
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap(),
+        _dir: dir,
+        _shutdown: ShutdownOnDrop(shutdown),
+    }
+}

@@ -1,0 +1,258 @@
+//! Against Redis started from the shipped `deploy/redis` config: the ACL, durability
+//! across a SIGKILL of Redis, and failing fast (503) while Redis is down.
+
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, stream};
+use kv::store::redis::{RedisStore, SetupError};
+use serde_json::Value;
+use testkit::redis_server::RedisServer;
+
+use crate::helpers::{Backend, Options, TestApp, spawn_with};
+
+async fn redis_error(url: &str, args: &[&str]) -> Result<redis::Value, redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query_async(&mut conn).await
+}
+
+/// The shared test Redis' URL without credentials: the `default` user.
+fn anonymous(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{host}")
+}
+
+#[tokio::test]
+async fn the_default_user_is_refused_and_kv_will_not_start_as_it() {
+    let anonymous = anonymous(&testkit::redis_env::kv_url());
+    let err = redis_error(&anonymous, &["PING"]).await.unwrap_err();
+    assert_eq!(err.code(), Some("NOAUTH"), "{err}");
+    let err = redis_error(&anonymous, &["SET", "kv:x", "1"])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("NOAUTH"), "{err}");
+
+    // kv refuses to start rather than run without its user...
+    let err = RedisStore::connect(&anonymous, None, "kv:", Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SetupError::Refused(_)), "{err:?}");
+    // ...or with a wrong password.
+    let wrong = testkit::redis_env::kv_url().replacen("kv:", "kv:x", 1);
+    let err = RedisStore::connect(&wrong, None, "kv:", Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SetupError::Refused(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_kv_user_cannot_touch_keys_outside_its_pattern() {
+    let kv = testkit::redis_env::kv_url();
+    for args in [
+        &["SET", "foo", "1"][..],
+        &["GET", "multivac:anything"],
+        &["SET", "multivac:x", "1", "GET"],
+        &["DEL", "other:1"],
+        &["FLUSHALL"],
+        &["FLUSHDB"],
+        &["KEYS", "*"],
+        &["CONFIG", "GET", "dir"],
+        &["EVAL", "return 1", "0"],
+    ] {
+        let err = redis_error(&kv, args).await.unwrap_err();
+        assert_eq!(err.code(), Some("NOPERM"), "{args:?}: {err}");
+    }
+    // What kv needs works, inside its pattern.
+    let key = format!("{}probe", testkit::redis_env::unique_prefix("kv:"));
+    assert_eq!(
+        redis_error(&kv, &["SET", &key, "1", "GET"]).await.unwrap(),
+        redis::Value::Nil
+    );
+    assert_eq!(
+        redis_error(&kv, &["SET", &key, "2", "GET"]).await.unwrap(),
+        redis::Value::BulkString(b"1".to_vec())
+    );
+    // kv configured with a prefix its user may not use refuses to start.
+    let err = RedisStore::connect(&kv, None, "other:", Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SetupError::Refused(_)), "{err:?}");
+}
+
+/// A kv service on a Redis of the test's own.
+async fn app_on(server: &RedisServer) -> TestApp {
+    spawn_with(
+        Backend::Redis,
+        Options {
+            redis_url: Some(server.url("kv")),
+            prefix: Some("kv:".into()),
+            ..Options::default()
+        },
+    )
+    .await
+}
+
+async fn wait_healthy(app: &TestApp, within: Duration) {
+    let start = Instant::now();
+    loop {
+        if app.get("/healthcheck").await.status() == 200 {
+            return;
+        }
+        assert!(
+            start.elapsed() < within,
+            "/healthcheck not 200 within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_acknowledged_writes_survive_a_sigkill_of_redis() {
+    const N: usize = 10_000;
+    let mut server = RedisServer::start().await;
+    let app = app_on(&server).await;
+    let value = |i: usize| format!("value {i} ✓ {}", "v".repeat(i % 97));
+
+    let statuses: Vec<u16> = stream::iter(0..N)
+        .map(|i| {
+            let app = &app;
+            async move {
+                app.set(&format!("key-{i}"), &value(i))
+                    .await
+                    .status()
+                    .as_u16()
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    assert!(
+        statuses.iter().all(|s| *s == 201),
+        "every write acknowledged as new"
+    );
+
+    // No shutdown, no final fsync: whatever was acknowledged must be in the AOF.
+    server.kill9();
+    server.restart().await;
+
+    let admin = server.url("admin");
+    assert_eq!(
+        redis_error(&admin, &["DBSIZE"]).await.unwrap(),
+        redis::Value::Int(i64::try_from(N).unwrap())
+    );
+    // The same berth app, never restarted, reconnects and reads every value back.
+    wait_healthy(&app, Duration::from_secs(10)).await;
+    let wrong: Vec<usize> = stream::iter(0..N)
+        .map(|i| {
+            let app = &app;
+            async move {
+                let got = app.data(&format!("key-{i}")).await;
+                (got.as_deref() != Some(value(i).as_str())).then_some(i)
+            }
+        })
+        .buffer_unordered(64)
+        .filter_map(|x| async move { x })
+        .collect()
+        .await;
+    assert!(
+        wrong.is_empty(),
+        "{} keys lost or wrong, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_is_a_fast_503_and_kv_recovers_by_itself() {
+    let mut server = RedisServer::start().await;
+    let app = app_on(&server).await;
+    assert_eq!(app.set("before", "1").await.status(), 201);
+    wait_healthy(&app, Duration::from_secs(5)).await;
+
+    server.kill9();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let r = app.get("/healthcheck").await;
+        assert_eq!(r.status(), 503);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["status"], "failure");
+        assert!(body["checks"]["redis"].is_string(), "{body}");
+
+        let r = app.set("during", "x").await;
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let problem: Value = r.json().await.unwrap();
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("unavailable"), "{detail}");
+        assert!(!detail.contains("redis://"), "nothing internal: {detail}");
+
+        let r = app.get("/get/before").await;
+        assert_eq!(r.status(), 503);
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "503s must come fast, took {:?}",
+            start.elapsed()
+        );
+    }
+
+    server.restart().await;
+    wait_healthy(&app, Duration::from_secs(10)).await;
+    assert_eq!(app.set("after", "2").await.status(), 201);
+    assert_eq!(app.data("before").await.as_deref(), Some("1"));
+    assert_eq!(app.data("during").await, None, "a 503 stored nothing");
+    assert_eq!(app.set("before", "3").await.status(), 200);
+}
+
+#[tokio::test]
+async fn configuration_picks_the_store_and_injects_the_password_file() {
+    use kit::config::{Common, Secret};
+
+    // Nothing configured: SQLite in the data directory.
+    let dir = tempfile::tempdir().unwrap();
+    let config = kv::Config::with_addr("127.0.0.1:0".parse().unwrap());
+    let app = crate::helpers::spawn_configured(&config, &Common::for_tests(dir.path())).await;
+    assert_eq!(app.set("cfg", "sqlite").await.status(), 201);
+    assert!(dir.path().join("kv.db").is_file());
+
+    // kv's own URL without a password + KV_REDIS_PASSWORD_FILE.
+    let url = testkit::redis_env::kv_url();
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (creds, host) = rest.rsplit_once('@').unwrap();
+    let (user, password) = creds.split_once(':').unwrap();
+    let password_file = dir.path().join("redis-password");
+    std::fs::write(&password_file, format!("{password}\n")).unwrap();
+    let prefix = testkit::redis_env::unique_prefix("kv:");
+    let mut config = kv::Config::with_addr("127.0.0.1:0".parse().unwrap());
+    config.redis_url = Some(Secret::new(format!("{scheme}://{user}@{host}")));
+    config.redis_password_file = Some(password_file);
+    config.prefix.clone_from(&prefix);
+    let app = crate::helpers::spawn_configured(&config, &Common::for_tests(dir.path())).await;
+    assert_eq!(app.set("cfg", "redis").await.status(), 201);
+    let admin = testkit::redis_env::admin_url();
+    assert_eq!(
+        redis_error(&admin, &["GET", &format!("{prefix}cfg")])
+            .await
+            .unwrap(),
+        redis::Value::BulkString(b"redis".to_vec())
+    );
+
+    // No URL of kv's own: the process-wide REDIS_URL.
+    let prefix = testkit::redis_env::unique_prefix("kv:");
+    let mut config = kv::Config::with_addr("127.0.0.1:0".parse().unwrap());
+    config.prefix.clone_from(&prefix);
+    let mut common = Common::for_tests(dir.path());
+    common.redis_url = Some(Secret::new(url.clone()));
+    let app = crate::helpers::spawn_configured(&config, &common).await;
+    assert_eq!(app.set("cfg", "shared").await.status(), 201);
+    assert_eq!(
+        redis_error(&admin, &["GET", &format!("{prefix}cfg")])
+            .await
+            .unwrap(),
+        redis::Value::BulkString(b"shared".to_vec())
+    );
+}

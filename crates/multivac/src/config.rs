@@ -1,0 +1,208 @@
+//! The service's settings: the API's, the backends', and the worker's tuning.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use kit::config::{Common, Secret, SecretError, parse_duration, resolve_secret};
+
+/// Whether `berth serve` runs the worker inside its process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InProcessWorker {
+    /// Only when the queue is embedded (SQLite): with Redis, run `berth worker multivac`.
+    Auto,
+    /// Always.
+    Always,
+    /// Never (a separate `berth worker multivac` drains the queue).
+    Never,
+}
+
+/// The MultiVAC service's settings (`berth serve`).
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "multivac-config")]
+pub struct Config {
+    /// Listen address of the MultiVAC API.
+    #[arg(
+        id = "multivac-addr",
+        long = "multivac-addr",
+        env = "BERTH_MULTIVAC_ADDR",
+        default_value = "0.0.0.0:5001"
+    )]
+    pub addr: SocketAddr,
+    /// Largest datum accepted by `POST /multivac/data`, in bytes (413 above it).
+    #[arg(
+        id = "multivac-max-data",
+        long = "multivac-max-data",
+        env = "BERTH_MULTIVAC_MAX_DATA",
+        default_value_t = 64 * 1024
+    )]
+    pub max_data: usize,
+    /// Whether `berth serve` runs the worker in its own process.
+    #[arg(
+        id = "multivac-worker",
+        long = "multivac-worker",
+        env = "BERTH_MULTIVAC_WORKER",
+        value_enum,
+        default_value_t = InProcessWorker::Auto
+    )]
+    pub in_process_worker: InProcessWorker,
+    /// Queue and store.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Worker tuning (also used by the in-process worker).
+    #[command(flatten)]
+    pub tuning: Tuning,
+}
+
+/// Where the queue and the store live.
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "multivac-backend")]
+pub struct BackendArgs {
+    /// Redis URL of the queue (a Stream with a consumer group); else `REDIS_URL`; else
+    /// the embedded SQLite queue.
+    #[arg(
+        id = "multivac-redis-url",
+        long = "multivac-redis-url",
+        env = "BERTH_MULTIVAC_REDIS_URL",
+        hide_env_values = true
+    )]
+    pub redis_url: Option<Secret>,
+    /// A file holding `BERTH_MULTIVAC_REDIS_URL`.
+    #[arg(
+        id = "multivac-redis-url-file",
+        long = "multivac-redis-url-file",
+        env = "BERTH_MULTIVAC_REDIS_URL_FILE"
+    )]
+    pub redis_url_file: Option<PathBuf>,
+    /// Prefix of the queue's Redis keys (`<prefix>queue`, `<prefix>dead`).
+    #[arg(
+        id = "multivac-redis-prefix",
+        long = "multivac-redis-prefix",
+        env = "BERTH_MULTIVAC_REDIS_PREFIX",
+        default_value = "multivac:"
+    )]
+    pub redis_prefix: String,
+    /// Longest a single Redis command may take before the request fails (503).
+    #[arg(
+        id = "multivac-redis-timeout",
+        long = "multivac-redis-timeout",
+        env = "BERTH_MULTIVAC_REDIS_TIMEOUT",
+        default_value = "2s",
+        value_parser = parse_duration
+    )]
+    pub redis_timeout: Duration,
+    /// PostgreSQL URL of the store; else `DATABASE_URL`; else the embedded SQLite store.
+    #[arg(
+        id = "multivac-database-url",
+        long = "multivac-database-url",
+        env = "BERTH_MULTIVAC_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<Secret>,
+    /// A file holding `BERTH_MULTIVAC_DATABASE_URL`.
+    #[arg(
+        id = "multivac-database-url-file",
+        long = "multivac-database-url-file",
+        env = "BERTH_MULTIVAC_DATABASE_URL_FILE"
+    )]
+    pub database_url_file: Option<PathBuf>,
+}
+
+/// How workers take, retry and give up on items.
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "multivac-tuning")]
+pub struct Tuning {
+    /// An item delivered but not acknowledged for this long (its worker died) is
+    /// delivered again (Redis `XAUTOCLAIM`; the SQLite queue's lease).
+    #[arg(
+        id = "multivac-claim-idle",
+        long = "multivac-claim-idle",
+        env = "BERTH_MULTIVAC_CLAIM_IDLE",
+        default_value = "30s",
+        value_parser = parse_duration
+    )]
+    pub claim_idle: Duration,
+    /// Deliveries an item gets; one more and it moves to the dead letters, counted as
+    /// failed.
+    #[arg(
+        id = "multivac-max-attempts",
+        long = "multivac-max-attempts",
+        env = "BERTH_MULTIVAC_MAX_ATTEMPTS",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_attempts: u32,
+    /// Items a worker takes at once (one read, one multi-row insert, one acknowledgement).
+    #[arg(
+        id = "multivac-batch-size",
+        long = "multivac-batch-size",
+        env = "BERTH_MULTIVAC_BATCH_SIZE",
+        default_value_t = 256,
+        value_parser = clap::value_parser!(u32).range(1..=5000)
+    )]
+    pub batch_size: u32,
+    /// Concurrent worker loops (each its own consumer).
+    #[arg(
+        id = "multivac-worker-concurrency",
+        long = "multivac-worker-concurrency",
+        visible_alias = "concurrency",
+        env = "BERTH_MULTIVAC_WORKER_CONCURRENCY",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(1..=256)
+    )]
+    pub concurrency: u32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            claim_idle: Duration::from_secs(30),
+            max_attempts: 5,
+            batch_size: 256,
+            concurrency: 1,
+        }
+    }
+}
+
+impl Default for BackendArgs {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            redis_url_file: None,
+            redis_prefix: "multivac:".into(),
+            redis_timeout: Duration::from_secs(2),
+            database_url: None,
+            database_url_file: None,
+        }
+    }
+}
+
+/// The backends chosen, with every secret read.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// Redis URL of the queue, or `None` for the embedded queue.
+    pub redis_url: Option<Secret>,
+    /// PostgreSQL URL of the store, or `None` for the embedded store.
+    pub database_url: Option<Secret>,
+    /// Directory of the embedded database (`multivac.db`).
+    pub data_dir: PathBuf,
+}
+
+impl BackendArgs {
+    /// Reads the URLs (value or `_FILE`), falling back to `common`'s.
+    pub fn resolve(&self, common: &Common) -> Result<Resolved, SecretError> {
+        let redis = resolve_secret(
+            "BERTH_MULTIVAC_REDIS_URL",
+            self.redis_url.as_ref(),
+            self.redis_url_file.as_ref(),
+        )?;
+        let database = resolve_secret(
+            "BERTH_MULTIVAC_DATABASE_URL",
+            self.database_url.as_ref(),
+            self.database_url_file.as_ref(),
+        )?;
+        Ok(Resolved {
+            redis_url: Common::pick(redis.as_ref(), common.redis_url.as_ref()),
+            database_url: Common::pick(database.as_ref(), common.database_url.as_ref()),
+            data_dir: common.data_dir.clone(),
+        })
+    }
+}

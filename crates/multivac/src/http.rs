@@ -1,0 +1,368 @@
+//! MultiVAC's routes and their OpenAPI. Handlers talk to [`Queue`] and [`Store`] only.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    extract::{FromRequest, Multipart, Request, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use kit::{
+    Problem,
+    auth::{BearerScheme as Bearer, Tokens},
+    prelude::{OpenApiRouter, routes},
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::{
+    error::{Error, Result},
+    queue::Queue,
+    store::Store,
+};
+
+/// `GET /` answers this.
+pub const WELCOME: &str = "Welcome to MultiVAC!";
+/// `GET /multivac` answers this until a datum has been processed.
+pub const INSUFFICIENT: &str = "INSUFFICIENT DATA FOR MEANINGFUL ANSWER.";
+/// `POST /multivac/data` answers `{"response": UPDATED}`.
+pub const UPDATED: &str = "MultiVAC updated!";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "berth multivac",
+        description = "MultiVAC: feed it data; a worker processes each datum exactly once; \
+                       it answers its one question once it has data."
+    ),
+    modifiers(&Bearer),
+    tags((name = "multivac", description = "The MultiVAC API"), (name = "operations", description = "Health, metrics"))
+)]
+struct ApiDoc;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The queue.
+    pub queue: Arc<dyn Queue>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Largest datum accepted, in bytes.
+    pub max_data: usize,
+}
+
+/// The routes, documented; `POST` and `DELETE` need one of `tokens`.
+pub fn router(state: AppState, tokens: Tokens) -> OpenApiRouter {
+    let protected = OpenApiRouter::new()
+        .routes(routes!(post_data))
+        .routes(routes!(delete_oldest))
+        .route_layer(axum::middleware::from_fn_with_state(
+            tokens,
+            kit::auth::require_bearer,
+        ));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(index))
+        .routes(routes!(answer))
+        .routes(routes!(stats))
+        .merge(protected)
+        .with_state(state)
+}
+
+fn text(body: String) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The greeting.
+#[utoipa::path(get, path = "/", tag = "multivac",
+    responses((status = 200, description = "The greeting", body = String, content_type = "text/plain",
+               example = "Welcome to MultiVAC!")))]
+async fn index() -> Response {
+    text(WELCOME.to_owned())
+}
+
+/// The answer: the oldest processed datum, or INSUFFICIENT DATA until there is one.
+#[utoipa::path(get, path = "/multivac", tag = "multivac",
+    responses(
+        (status = 200, description = "The oldest processed datum, or `INSUFFICIENT DATA FOR MEANINGFUL ANSWER.`",
+         body = String, content_type = "text/plain", example = "INSUFFICIENT DATA FOR MEANINGFUL ANSWER."),
+        (status = 503, description = "The store does not answer", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn answer(State(state): State<AppState>) -> Result<Response> {
+    let oldest = state.store.oldest().await.map_err(Error::Store)?;
+    Ok(text(
+        oldest.map_or_else(|| INSUFFICIENT.to_owned(), |r| r.data),
+    ))
+}
+
+/// The body of `POST /multivac/data` as a form (urlencoded or multipart).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DataForm {
+    /// The datum: non-empty UTF-8 text, at most `--multivac-max-data` bytes.
+    #[schema(example = "How can the net amount of entropy of the universe be decreased?")]
+    pub data: Option<String>,
+}
+
+/// The body of `POST /multivac/data` as JSON.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DataJson {
+    /// The datum: a non-empty string, at most `--multivac-max-data` bytes.
+    #[schema(value_type = String, example = "How can the net amount of entropy of the universe be decreased?")]
+    pub data: Option<serde_json::Value>,
+}
+
+/// The answer of `POST /multivac/data`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Updated {
+    /// Always `MultiVAC updated!`.
+    #[schema(example = "MultiVAC updated!")]
+    pub response: String,
+}
+
+/// A validated datum, read from a urlencoded or multipart form, or from JSON.
+#[derive(Debug)]
+pub struct Datum(pub String);
+
+fn rejected(status: StatusCode, detail: String) -> Error {
+    Error::BadBody { status, detail }
+}
+
+impl FromRequest<AppState> for Datum {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let raw = match essence.as_str() {
+            "application/x-www-form-urlencoded" => {
+                let body = axum::body::Bytes::from_request(req, state)
+                    .await
+                    .map_err(|r| rejected(r.status(), r.body_text()))?;
+                form_field(&body, b"data")?.ok_or(Error::MissingData)?
+            }
+            "multipart/form-data" => {
+                let mut multipart = Multipart::from_request(req, state)
+                    .await
+                    .map_err(|r| rejected(r.status(), r.body_text()))?;
+                let mut found = None;
+                while let Some(field) = multipart
+                    .next_field()
+                    .await
+                    .map_err(|e| rejected(e.status(), e.body_text()))?
+                {
+                    if field.name() == Some("data") && found.is_none() {
+                        let bytes = field
+                            .bytes()
+                            .await
+                            .map_err(|e| rejected(e.status(), e.body_text()))?;
+                        found = Some(String::from_utf8(bytes.into()).map_err(|_| Error::NotUtf8)?);
+                    }
+                }
+                found.ok_or(Error::MissingData)?
+            }
+            json if json == "application/json" || json.ends_with("+json") => {
+                let Json(body) = Json::<DataJson>::from_request(req, state)
+                    .await
+                    .map_err(|r| rejected(r.status(), r.body_text()))?;
+                match body.data {
+                    None | Some(serde_json::Value::Null) => return Err(Error::MissingData),
+                    Some(serde_json::Value::String(s)) => s,
+                    Some(_) => return Err(Error::NotAString),
+                }
+            }
+            "" => return Err(Error::UnsupportedMediaType("(none)".into())),
+            _ => return Err(Error::UnsupportedMediaType(content_type)),
+        };
+        validate(raw, state.max_data).map(Datum)
+    }
+}
+
+/// The first value of `name` in an `application/x-www-form-urlencoded` body, decoded
+/// (`+` is a space, `%XX` a byte). Unlike a lossy decoder, bytes that are not UTF-8
+/// are an error, never replaced.
+pub fn form_field(body: &[u8], name: &[u8]) -> Result<Option<String>> {
+    for pair in body.split(|b| *b == b'&') {
+        let (key, value) = match pair.iter().position(|b| *b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &[][..]),
+        };
+        if percent_decode(key) == name {
+            return String::from_utf8(percent_decode(value))
+                .map(Some)
+                .map_err(|_| Error::NotUtf8);
+        }
+    }
+    Ok(None)
+}
+
+fn percent_decode(input: &[u8]) -> Vec<u8> {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let b = input[i];
+        if b == b'+' {
+            out.push(b' ');
+        } else if b == b'%'
+            && let (Some(h), Some(l)) = (
+                input.get(i + 1).copied().and_then(hex),
+                input.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push(h << 4 | l);
+            i += 2;
+        } else {
+            out.push(b);
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Checks a datum: not empty, no NUL, at most `max` bytes.
+pub fn validate(data: String, max: usize) -> Result<String> {
+    if data.is_empty() {
+        Err(Error::EmptyData)
+    } else if data.len() > max {
+        Err(Error::TooLarge {
+            size: data.len(),
+            limit: max,
+        })
+    } else if data.contains('\0') {
+        Err(Error::NulInData)
+    } else {
+        Ok(data)
+    }
+}
+
+/// Queues a datum; answers only once it is durably queued.
+#[utoipa::path(post, path = "/multivac/data", tag = "multivac",
+    security(("bearer" = [])),
+    request_body(content(
+        (DataForm = "application/x-www-form-urlencoded"),
+        (DataForm = "multipart/form-data"),
+        (DataJson = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Durably queued", body = Updated, example = json!({"response": "MultiVAC updated!"})),
+        (status = 400, description = "`data` missing, empty, not text, or the body malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`data` (or the body) too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a form nor JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The queue does not answer: nothing was queued", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn post_data(State(state): State<AppState>, Datum(data): Datum) -> Result<Json<Updated>> {
+    state.queue.push(&data).await.map_err(Error::Queue)?;
+    metrics::counter!("multivac_queued_total").increment(1);
+    Ok(Json(Updated {
+        response: UPDATED.to_owned(),
+    }))
+}
+
+/// The answer of `DELETE /multivac/zzz/`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Deleted {
+    /// The id of the record deleted.
+    #[schema(example = 1)]
+    pub deleted: i64,
+}
+
+/// Deletes the oldest processed record.
+#[utoipa::path(delete, path = "/multivac/zzz/", tag = "multivac",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = Deleted, example = json!({"deleted": 1})),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "There is no processed record", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store does not answer", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn delete_oldest(State(state): State<AppState>) -> Result<Json<Deleted>> {
+    let id = state
+        .store
+        .delete_oldest()
+        .await
+        .map_err(Error::Store)?
+        .ok_or(Error::NothingToDelete)?;
+    Ok(Json(Deleted { deleted: id }))
+}
+
+/// Counts of `GET /multivac/stats`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Stats {
+    /// Queued, not yet taken by a worker.
+    pub queued: u64,
+    /// Taken by a worker, not yet acknowledged.
+    pub in_progress: u64,
+    /// Processed records in the store (deleted ones excluded).
+    pub processed: u64,
+    /// Moved to the dead letters after too many attempts.
+    pub failed: u64,
+}
+
+/// Where the data are: queued, in progress, processed, failed.
+#[utoipa::path(get, path = "/multivac/stats", tag = "multivac",
+    responses(
+        (status = 200, description = "The counts", body = Stats,
+         example = json!({"queued": 3, "in_progress": 1, "processed": 42, "failed": 0})),
+        (status = 503, description = "The queue or the store does not answer", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn stats(State(state): State<AppState>) -> Result<Json<Stats>> {
+    let (queue, processed) = tokio::join!(state.queue.counts(), state.store.count());
+    let queue = queue.map_err(Error::Queue)?;
+    let processed = processed.map_err(Error::Store)?;
+    Ok(Json(Stats {
+        queued: queue.queued,
+        in_progress: queue.in_progress,
+        processed,
+        failed: queue.failed,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_field_decodes_and_refuses_bad_utf8() {
+        let get = |body: &str| form_field(body.as_bytes(), b"data");
+        assert_eq!(
+            get("a=1&data=x+y%20%E2%98%83&data=2").unwrap().as_deref(),
+            Some("x y ☃")
+        );
+        assert_eq!(get("d%61ta=%41").unwrap().as_deref(), Some("A"));
+        assert_eq!(get("data").unwrap().as_deref(), Some(""));
+        assert_eq!(get("data=100%").unwrap().as_deref(), Some("100%"));
+        assert_eq!(get("data=%zz%4").unwrap().as_deref(), Some("%zz%4"));
+        assert_eq!(get("other=1").unwrap(), None);
+        assert!(matches!(get("data=%FF%FE"), Err(Error::NotUtf8)));
+    }
+}

@@ -1,0 +1,124 @@
+//! MultiVAC: clients feed it data, a worker processes each datum asynchronously and
+//! exactly once, and it answers its one question once it has data.
+//!
+//! The original's contract, exactly: `GET /` → `Welcome to MultiVAC!`; `GET /multivac`
+//! → `INSUFFICIENT DATA FOR MEANINGFUL ANSWER.` until a datum has been processed, then
+//! the oldest processed datum (text/plain); `POST /multivac/data` (form field `data`,
+//! urlencoded or multipart; JSON `{"data": ...}` too) → `{"response":"MultiVAC updated!"}`
+//! once the datum is durably queued; `DELETE /multivac/zzz/` deletes the oldest
+//! processed record. Beyond it: `GET /multivac/stats`; bearer tokens on `POST` and
+//! `DELETE` (one is generated and logged at start when none is configured); a queue
+//! that loses nothing when a worker dies mid-item, and a store where nothing is
+//! processed twice.
+//!
+//! # Layout
+//!
+//! - [`config`]: [`Config`] (`--multivac-*`), the backends' and the worker's settings.
+//! - [`http`]: the routes and their OpenAPI; the `data` extractor.
+//! - [`queue`]: the [`queue::Queue`] trait; Redis Streams and SQLite backends.
+//! - [`store`]: the [`store::Store`] trait; PostgreSQL and SQLite backends.
+//! - [`process`]: what processing a datum means (pure).
+//! - [`worker`]: the worker ([`worker::Worker`]), its loop, `berth worker multivac`
+//!   ([`worker::WorkerArgs`], [`worker::run_worker`]), its metrics.
+//! - [`backend`]: opening the queue and the store a configuration names.
+//! - [`error`]: [`error::Error`], the one error type, and [`error::BackendError`].
+//! - [`service`] / [`app`]: the service for the kit, and the full application for tests.
+
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod process;
+pub mod queue;
+pub mod store;
+pub mod worker;
+
+use std::time::Duration;
+
+use kit::{auth::Tokens, config::Common};
+
+pub use backend::Backends;
+pub use config::Config;
+
+/// The service's name, as in metrics labels and logs.
+pub const NAME: &str = "multivac";
+/// The name of `berth worker multivac`'s own endpoints in metrics labels and logs.
+pub const WORKER_NAME: &str = "multivac-worker";
+
+/// The tokens to protect `POST` and `DELETE` with: the configured ones, else a new
+/// random token, logged once so that the embedded default stays usable and closed.
+pub fn tokens_or_generated(configured: &Tokens) -> Tokens {
+    if !configured.is_empty() {
+        return configured.clone();
+    }
+    let token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    tracing::warn!(
+        service = NAME,
+        token = %token,
+        "no API token configured (BERTH_API_TOKENS): generated one for this run; \
+         send it as `Authorization: Bearer <token>` to POST and DELETE"
+    );
+    Tokens::parse(&token)
+}
+
+/// The service without background work, over open backends.
+pub fn service_with(backends: &Backends, tokens: Tokens, max_data: usize) -> kit::Service {
+    worker::describe_metrics();
+    let state = http::AppState {
+        queue: backends.queue.clone(),
+        store: backends.store.clone(),
+        max_data,
+    };
+    // Room for a urlencoded datum (up to 3 bytes per byte) and multipart framing.
+    let body_limit = max_data.saturating_mul(3).saturating_add(64 * 1024);
+    kit::Service::new(NAME, http::router(state, tokens))
+        .with_health(worker::health(backends))
+        .with_body_limit(body_limit)
+}
+
+/// The MultiVAC service for `berth serve`: opens (and migrates) the queue and the
+/// store, and runs the worker in the process when the queue is embedded (or
+/// `--multivac-worker always`).
+pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Service> {
+    let resolved = config.backend.resolve(common)?;
+    let backends = Backends::open(&resolved, &config.backend, &config.tuning).await?;
+    let tokens = tokens_or_generated(&common.tokens);
+    let in_process = match config.in_process_worker {
+        config::InProcessWorker::Always => true,
+        config::InProcessWorker::Never => false,
+        config::InProcessWorker::Auto => resolved.redis_url.is_none(),
+    };
+    tracing::info!(
+        service = NAME,
+        queue = backends.queue.kind(),
+        store = backends.store.kind(),
+        in_process_worker = in_process,
+        "multivac backends open"
+    );
+    let sampler = backends.clone();
+    let mut service =
+        service_with(&backends, tokens, config.max_data).with_background(move |shutdown| {
+            worker::sample_metrics(sampler, Duration::from_secs(2), shutdown)
+        });
+    if in_process {
+        let settings = worker::WorkerSettings::from(&config.tuning);
+        service =
+            service.with_background(move |shutdown| worker::run_pool(backends, settings, shutdown));
+    }
+    Ok(service)
+}
+
+/// The complete application (routes + kit endpoints and layers), for tests. No worker
+/// runs: start one with [`worker::run_pool`] or step one with [`worker::Worker`].
+pub fn app(
+    backends: &Backends,
+    tokens: Tokens,
+    max_data: usize,
+    http: &kit::http::HttpConfig,
+) -> axum::Router {
+    kit::http::app(service_with(backends, tokens, max_data), http)
+}

@@ -1,0 +1,121 @@
+//! The embedded store: the table `records` of `<data_dir>/multivac.db`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Row, SqlitePool, sqlite::SqliteRow};
+
+use super::{INSERT_CHUNK, Store, arrival_key};
+use crate::{
+    error::BackendError,
+    process::{NewRecord, Record},
+};
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// The store in `pool` (migrated by [`crate::backend::open_sqlite`]).
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn record(row: &SqliteRow) -> Result<Record, sqlx::Error> {
+    Ok(Record {
+        id: row.try_get("id")?,
+        queue_id: row.try_get("queue_id")?,
+        data: row
+            .try_get::<Option<String>, _>("data")?
+            .unwrap_or_default(),
+        length: row.try_get("length")?,
+        words: row.try_get("words")?,
+        queued_at: time(row.try_get("queued_at")?),
+        processed_at: time(row.try_get("processed_at")?),
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn insert(&self, records: &[NewRecord]) -> Result<u64, BackendError> {
+        let mut tx = self.pool.begin().await?;
+        let mut new = 0;
+        for chunk in records.chunks(INSERT_CHUNK) {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO records (queue_id, queue_order, data, length, words, queued_at, processed_at) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.queue_id)
+                    .push_bind(arrival_key(&r.queue_id))
+                    .push_bind(&r.data)
+                    .push_bind(r.length)
+                    .push_bind(r.words)
+                    .push_bind(r.queued_at.timestamp_millis())
+                    .push_bind(r.processed_at.timestamp_millis());
+            });
+            q.push(" ON CONFLICT (queue_id) DO NOTHING");
+            new += q.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    async fn stored(&self, queue_ids: &[String]) -> Result<Vec<String>, BackendError> {
+        let mut out = Vec::new();
+        for chunk in queue_ids.chunks(INSERT_CHUNK) {
+            let mut q = QueryBuilder::new("SELECT queue_id FROM records WHERE queue_id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(id);
+            }
+            q.push(")");
+            out.extend(
+                q.build_query_scalar::<String>()
+                    .fetch_all(&self.pool)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
+    async fn oldest(&self) -> Result<Option<Record>, BackendError> {
+        let row = sqlx::query("SELECT * FROM records WHERE deleted_at IS NULL ORDER BY queued_at, queue_order LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(record).transpose()?)
+    }
+
+    async fn delete_oldest(&self) -> Result<Option<i64>, BackendError> {
+        // One statement: SQLite runs it under its single writer lock.
+        Ok(sqlx::query_scalar(
+            "UPDATE records SET deleted_at = ?1, data = NULL
+             WHERE id = (SELECT id FROM records WHERE deleted_at IS NULL ORDER BY queued_at, queue_order LIMIT 1)
+             RETURNING id",
+        )
+        .bind(Utc::now().timestamp_millis())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn count(&self) -> Result<u64, BackendError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM records WHERE deleted_at IS NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn ping(&self) -> Result<(), BackendError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,234 @@
+//! `spawn_app`: the real MultiVAC application on a free port, over a backend kind
+//! (SQLite, or Redis + PostgreSQL), with a fresh database and key prefix per test.
+
+#![allow(dead_code)]
+
+use std::{net::SocketAddr, time::Duration};
+
+use kit::{Server, Shutdown, auth::Tokens, config::Secret, http::HttpConfig};
+use multivac::{
+    Backends,
+    config::{BackendArgs, Resolved, Tuning},
+    http::Stats,
+    worker::{StepOutcome, Worker, WorkerSettings},
+};
+use serde_json::Value;
+
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// A backend combination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// SQLite queue + SQLite store (the embedded default).
+    Sqlite,
+    /// Redis Streams queue + PostgreSQL store (production).
+    RedisPg,
+}
+
+/// Open backends and what keeps them alive.
+pub struct Env {
+    pub kind: Kind,
+    pub backends: Backends,
+    pub tuning: Tuning,
+    pub dir: tempfile::TempDir,
+    pub database_url: Option<String>,
+    pub redis_prefix: String,
+}
+
+/// Fast claim idle time, so that tests see redeliveries quickly.
+pub fn fast_tuning() -> Tuning {
+    Tuning {
+        claim_idle: Duration::from_millis(300),
+        ..Tuning::default()
+    }
+}
+
+pub async fn env(kind: Kind, tuning: Tuning) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = testkit::redis_env::unique_prefix("multivac:");
+    let (redis, pg) = match kind {
+        Kind::Sqlite => (None, None),
+        Kind::RedisPg => (
+            Some(testkit::redis_env::multivac_url()),
+            Some(testkit::pg::fresh_database().await),
+        ),
+    };
+    env_with(kind, tuning, dir, redis, pg, prefix).await
+}
+
+pub async fn env_with(
+    kind: Kind,
+    tuning: Tuning,
+    dir: tempfile::TempDir,
+    redis: Option<String>,
+    pg: Option<String>,
+    prefix: String,
+) -> Env {
+    let args = BackendArgs {
+        redis_prefix: prefix.clone(),
+        redis_timeout: Duration::from_millis(1500),
+        ..BackendArgs::default()
+    };
+    let resolved = Resolved {
+        redis_url: redis.map(Secret::new),
+        database_url: pg.clone().map(Secret::new),
+        data_dir: dir.path().join("data"),
+    };
+    let backends = Backends::open(&resolved, &args, &tuning)
+        .await
+        .expect("open backends");
+    Env {
+        kind,
+        backends,
+        tuning,
+        dir,
+        database_url: pg,
+        redis_prefix: prefix,
+    }
+}
+
+impl Env {
+    pub fn settings(&self) -> WorkerSettings {
+        WorkerSettings {
+            wait: Duration::from_millis(100),
+            ..WorkerSettings::from(&self.tuning)
+        }
+    }
+
+    pub async fn worker(&self) -> Worker {
+        Worker::new(
+            self.backends.clone(),
+            self.settings(),
+            &testkit::unique("consumer-"),
+        )
+        .await
+        .expect("worker")
+    }
+
+    /// Steps a fresh worker until the queue is empty; returns the sum of outcomes.
+    pub async fn drain(&self) -> StepOutcome {
+        let mut w = self.worker().await;
+        let mut total = StepOutcome::default();
+        loop {
+            let o = w.step(Duration::from_millis(50)).await.expect("step");
+            if o.fetched == 0 {
+                break;
+            }
+            total.fetched += o.fetched;
+            total.stored += o.stored;
+            total.acked += o.acked;
+            total.dead += o.dead;
+            total.left += o.left;
+        }
+        w.close().await;
+        total
+    }
+}
+
+/// A running MultiVAC API (no worker).
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub env: Env,
+    _shutdown: ShutdownOnDrop,
+}
+
+pub struct ShutdownOnDrop(pub Shutdown);
+impl Drop for ShutdownOnDrop {
+    fn drop(&mut self) {
+        self.0.trigger();
+    }
+}
+
+pub async fn spawn_app(kind: Kind) -> TestApp {
+    spawn_app_with(env(kind, fast_tuning()).await, 64 * 1024).await
+}
+
+pub async fn spawn_app_with(env: Env, max_data: usize) -> TestApp {
+    let app = multivac::app(
+        &env.backends,
+        Tokens::parse(TOKEN),
+        max_data,
+        &HttpConfig::default(),
+    );
+    let server = Server::bind("multivac", "127.0.0.1:0".parse().unwrap(), app)
+        .await
+        .expect("bind");
+    let addr = server.local_addr();
+    let shutdown = Shutdown::new();
+    tokio::spawn(server.run(shutdown.clone(), Duration::from_secs(1)));
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        env,
+        _shutdown: ShutdownOnDrop(shutdown),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `GET /multivac`'s text.
+    pub async fn answer(&self) -> String {
+        let r = self.get("/multivac").await;
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        r.text().await.unwrap()
+    }
+
+    /// `POST /multivac/data` as a urlencoded form, with the token.
+    pub async fn post(&self, data: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/multivac/data"))
+            .bearer_auth(TOKEN)
+            .form(&[("data", data)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_ok(&self, data: &str) {
+        let r = self.post(data).await;
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+        assert_eq!(
+            r.text().await.unwrap(),
+            r#"{"response":"MultiVAC updated!"}"#
+        );
+    }
+
+    pub async fn delete(&self) -> reqwest::Response {
+        self.client
+            .delete(self.url("/multivac/zzz/"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stats(&self) -> Stats {
+        let r = self.get("/multivac/stats").await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+}
+
+/// Asserts a problem+json response with `status`; returns its body.
+pub async fn problem(r: reqwest::Response, status: u16) -> Value {
+    assert_eq!(r.status(), status);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], status);
+    assert!(v["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    v
+}

@@ -1,0 +1,157 @@
+//! `berth rates load` and `berth rates generate`.
+
+use std::{
+    io::{IsTerminal, Write},
+    path::PathBuf,
+    sync::{Arc, atomic::Ordering},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use kit::config::Common;
+
+use crate::{
+    Config,
+    generate::{GenerateOptions, generate},
+    load::{self, Progress},
+};
+
+/// The rates service's tools.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Load a plain-format `pg_dump` file (such as the original rates.sql) into the
+    /// configured database, in one transaction: a malformed file exits non-zero naming
+    /// the line, and nothing is stored.
+    Load {
+        /// The dump file.
+        file: PathBuf,
+        /// Empty the tables first (otherwise the database must be empty).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Write a synthetic dump in the same format to stdout (deterministic for a seed).
+    Generate {
+        /// Number of prices.
+        #[arg(long)]
+        prices: u64,
+        /// Seed of the random generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of days the prices spread over.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// First day, YYYY-MM-DD.
+        #[arg(long, default_value = "2021-01-01", value_parser = parse_start)]
+        start: NaiveDate,
+    },
+}
+
+fn parse_start(s: &str) -> Result<NaiveDate, String> {
+    crate::domain::parse_day(s).ok_or_else(|| format!("{s:?} is not a date (YYYY-MM-DD)"))
+}
+
+impl Command {
+    /// Whether the command writes its output to stdout (so logs must stay off it).
+    pub fn writes_stdout(&self) -> bool {
+        matches!(self, Self::Generate { .. })
+    }
+
+    /// Runs the command against the configured store.
+    pub async fn run(self, common: &Common, config: &Config) -> anyhow::Result<()> {
+        match self {
+            Self::Generate {
+                prices,
+                seed,
+                days,
+                start,
+            } => {
+                let opts = GenerateOptions {
+                    prices,
+                    seed,
+                    start_day: start,
+                    days,
+                };
+                tokio::task::spawn_blocking(move || {
+                    let stdout = std::io::stdout();
+                    let mut out = stdout.lock();
+                    generate(&mut out, &opts)?;
+                    out.flush()
+                })
+                .await?
+                .context("writing the dump")
+            }
+            Self::Load { file, replace } => {
+                let store = crate::open_store(config, common).await?;
+                let size = std::fs::metadata(&file).map_or(0, |m| m.len());
+                let progress = Arc::new(Progress::default());
+                let display = tokio::spawn(show_progress(Arc::clone(&progress), size));
+                let result = load::load_file(store.as_ref(), &file, replace, &progress).await;
+                display.abort();
+                let _ = display.await;
+                let stats = result.with_context(|| format!("loading {}", file.display()))?;
+                #[allow(clippy::cast_precision_loss, reason = "a rate for people")]
+                let rate = stats.prices as f64 / stats.elapsed.as_secs_f64().max(1e-9);
+                tracing::info!(
+                    regions = stats.regions,
+                    ports = stats.ports,
+                    prices = stats.prices,
+                    seconds = stats.elapsed.as_secs_f64(),
+                    "loaded {}: {} regions, {} ports, {} prices in {:.2} s ({rate:.0} rows/s)",
+                    file.display(),
+                    stats.regions,
+                    stats.ports,
+                    stats.prices,
+                    stats.elapsed.as_secs_f64()
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A progress bar with rows/s on a terminal; a log line every 5 s otherwise. Runs until
+/// aborted.
+async fn show_progress(progress: Arc<Progress>, size: u64) {
+    let start = Instant::now();
+    let rate = |rows: u64| {
+        #[allow(clippy::cast_precision_loss, reason = "a rate for people")]
+        let r = rows as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        r
+    };
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(size);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let _finish = FinishOnDrop(bar.clone());
+        loop {
+            let rows = progress.rows.load(Ordering::Relaxed);
+            bar.set_position(progress.bytes.load(Ordering::Relaxed));
+            bar.set_message(format!("{rows} rows, {:.0} rows/s", rate(rows)));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    } else {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let rows = progress.rows.load(Ordering::Relaxed);
+            tracing::info!(
+                rows,
+                bytes = progress.bytes.load(Ordering::Relaxed),
+                total_bytes = size,
+                "loading: {rows} rows, {:.0} rows/s",
+                rate(rows)
+            );
+        }
+    }
+}
+
+struct FinishOnDrop(indicatif::ProgressBar);
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}

@@ -1,0 +1,259 @@
+//! rates: average daily shipping prices between ports and regions.
+//!
+//! The contract of the original exercise, exactly: `GET /` answers
+//! `{"message":"Hello world!"}`, and
+//! `GET /rates?date_from=YYYY-MM-DD&date_to=YYYY-MM-DD&orig_code=X&dest_code=Y` answers
+//! `{"rates":[{"count":3,"day":"2021-01-31","price":1154.3333333333333}, ...]}`: one entry
+//! per day of the range, newest first, `count` the number of prices that day (`0` on a
+//! day without any), `price` their average when `count >= 3`, else `null`.
+//!
+//! Beyond the original: `orig_code` / `dest_code` may be a port code (`CNSGH`) or a
+//! region slug (`china_main`) covering every port below it, to any depth; bad input is a
+//! 400 problem+json naming the parameter; `POST /prices` ingests a batch of prices
+//! (JSON or CSV) all-or-nothing behind a bearer token; `berth rates load FILE` loads a
+//! plain-format `pg_dump` file (such as the original `rates.sql`) in one transaction and
+//! `berth rates generate` writes a synthetic one of any size.
+//!
+//! Stores: SQLite in the data directory (the embedded default, seeded with a small
+//! generated dataset when empty) or PostgreSQL when a URL is given. Both sit behind
+//! [`store::Store`] and pass one conformance suite.
+//!
+//! # Layout
+//!
+//! - [`domain`]: days, lookups and averages, price rows and their validation — no HTTP,
+//!   no SQL.
+//! - [`ingest`]: parsing a `POST /prices` body (JSON array or CSV) row by row.
+//! - [`http`]: the routes and their OpenAPI ([`http::router`]); one module per resource.
+//! - [`error`]: [`Error`], every failure a request can meet, as problem+json.
+//! - [`store`]: the [`store::Store`] trait and its backends ([`store::sqlite`],
+//!   [`store::postgres`]), migrations in `migrations/<backend>/`.
+//! - [`dump`]: a streaming, line-numbered parser of plain-format `pg_dump` files.
+//! - [`generate`]: a deterministic generator of synthetic dumps.
+//! - [`load`]: a dump into a store, in one transaction, with progress.
+//! - [`cli`]: `berth rates load` and `berth rates generate`.
+//! - [`Config`], [`service`], [`app`]: settings, the service for the kit, the full
+//!   application for tests.
+
+pub mod cli;
+pub mod domain;
+pub mod dump;
+pub mod error;
+pub mod generate;
+pub mod http;
+pub mod ingest;
+pub mod load;
+pub mod store;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use anyhow::Context;
+use kit::config::{Common, Secret};
+
+pub use error::{Error, Result};
+
+/// The service's name, as in metrics labels and logs.
+pub const NAME: &str = "rates";
+
+/// The generated dataset an empty SQLite database is seeded with: prices over January
+/// 2021 (the month of the original data), so that the README's examples answer.
+pub const SEED_PRICES: u64 = 20_000;
+
+/// The rates service's settings.
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "rates-config")]
+pub struct Config {
+    /// Listen address of the rates service.
+    #[arg(
+        id = "rates-addr",
+        long = "rates-addr",
+        env = "BERTH_RATES_ADDR",
+        default_value = "0.0.0.0:3000"
+    )]
+    pub addr: SocketAddr,
+    /// PostgreSQL URL of the rates service (else `DATABASE_URL`, else SQLite
+    /// `<data dir>/rates.db`).
+    #[arg(
+        id = "rates-database-url",
+        long = "rates-database-url",
+        env = "BERTH_RATES_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<Secret>,
+    /// A file holding the rates service's database URL.
+    #[arg(
+        id = "rates-database-url-file",
+        long = "rates-database-url-file",
+        env = "BERTH_RATES_DATABASE_URL_FILE"
+    )]
+    pub database_url_file: Option<PathBuf>,
+    /// A plain-format `pg_dump` file loaded at start when the database is empty (instead
+    /// of the generated sample data SQLite is otherwise seeded with).
+    #[arg(
+        id = "rates-dump",
+        long = "rates-dump",
+        env = "BERTH_RATES_DUMP",
+        value_name = "FILE"
+    )]
+    pub dump: Option<PathBuf>,
+    /// Longest range of days `GET /rates` answers (400 past it).
+    #[arg(
+        id = "rates-max-days",
+        long = "rates-max-days",
+        env = "BERTH_RATES_MAX_DAYS",
+        default_value_t = 366,
+        value_parser = clap::value_parser!(u32).range(1..=36_600)
+    )]
+    pub max_days: u32,
+    /// Most rows one `POST /prices` may carry (413 past it).
+    #[arg(
+        id = "rates-ingest-max-rows",
+        long = "rates-ingest-max-rows",
+        env = "BERTH_RATES_INGEST_MAX_ROWS",
+        default_value_t = 100_000
+    )]
+    pub ingest_max_rows: usize,
+    /// Largest `POST /prices` body, in bytes (413 past it).
+    #[arg(
+        id = "rates-ingest-max-bytes",
+        long = "rates-ingest-max-bytes",
+        env = "BERTH_RATES_INGEST_MAX_BYTES",
+        default_value_t = 16 * 1024 * 1024
+    )]
+    pub ingest_max_bytes: usize,
+    /// Size of the database connection pool used by queries.
+    #[arg(
+        id = "rates-max-connections",
+        long = "rates-max-connections",
+        env = "BERTH_RATES_MAX_CONNECTIONS",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u32).range(1..=1000)
+    )]
+    pub max_connections: u32,
+}
+
+impl Config {
+    /// Settings with every default, for tests.
+    pub fn for_tests() -> Self {
+        Self {
+            addr: ([127, 0, 0, 1], 0).into(),
+            database_url: None,
+            database_url_file: None,
+            dump: None,
+            max_days: 366,
+            ingest_max_rows: 100_000,
+            ingest_max_bytes: 16 * 1024 * 1024,
+            max_connections: 8,
+        }
+    }
+
+    /// The database URL to use: the service's own, else the process-wide one, else
+    /// `None` (SQLite in the data directory).
+    pub fn database_url(&self, common: &Common) -> anyhow::Result<Option<Secret>> {
+        let own = kit::config::resolve_secret(
+            "BERTH_RATES_DATABASE_URL",
+            self.database_url.as_ref(),
+            self.database_url_file.as_ref(),
+        )?;
+        Ok(Common::pick(own.as_ref(), common.database_url.as_ref()))
+    }
+}
+
+/// Opens the configured store (running its migrations).
+pub async fn open_store(config: &Config, common: &Common) -> anyhow::Result<Arc<dyn store::Store>> {
+    store::open(
+        config.database_url(common)?.as_ref(),
+        &common.data_dir,
+        config.max_connections,
+    )
+    .await
+}
+
+/// The rates service, ready for [`kit::http::app`]: opens the store, loads
+/// `--rates-dump` or the generated sample into an empty database (the sample only on
+/// SQLite), and registers the store's readiness check.
+pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Service> {
+    let store = open_store(config, common).await?;
+    if store
+        .is_empty()
+        .await
+        .context("checking whether the database is empty")?
+    {
+        if let Some(dump) = &config.dump {
+            tracing::info!(dump = %dump.display(), "the rates database is empty: loading the dump");
+            let stats = load::load_file(store.as_ref(), dump, false, &Arc::default())
+                .await
+                .with_context(|| format!("loading {}", dump.display()))?;
+            tracing::info!(?stats, "dump loaded");
+        } else if store.backend() == store::Backend::Sqlite {
+            tracing::info!(
+                prices = SEED_PRICES,
+                "the rates database is empty: seeding it with generated sample data"
+            );
+            let stats = load::load_sample(store.as_ref(), SEED_PRICES).await?;
+            tracing::info!(?stats, "sample data loaded");
+        }
+    }
+    let tokens = if common.tokens.is_empty() {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        tracing::warn!(
+            token = %token,
+            "no API token configured (BERTH_API_TOKENS): POST /prices accepts only this \
+             token, generated for this run"
+        );
+        kit::auth::Tokens::parse(&token)
+    } else {
+        common.tokens.clone()
+    };
+    Ok(build(store, config, tokens))
+}
+
+/// The service over an open store, with the given tokens (no seeding).
+pub fn build(
+    store: Arc<dyn store::Store>,
+    config: &Config,
+    tokens: kit::auth::Tokens,
+) -> kit::Service {
+    let check = Arc::clone(&store);
+    let health = kit::Health::new().with_check("database", move || {
+        let store = Arc::clone(&check);
+        async move {
+            store
+                .ping()
+                .await
+                .map_err(|e| format!("the database does not answer: {e}"))
+        }
+    });
+    let state = http::AppState {
+        store,
+        max_days: config.max_days,
+        max_rows: config.ingest_max_rows,
+    };
+    kit::Service::new(NAME, http::router(state, tokens))
+        .with_health(health)
+        .with_body_limit(config.ingest_max_bytes)
+}
+
+/// The complete application (service routes + kit endpoints and layers), for tests.
+pub fn app(
+    store: Arc<dyn store::Store>,
+    config: &Config,
+    tokens: kit::auth::Tokens,
+    http: &kit::http::HttpConfig,
+) -> axum::Router {
+    kit::http::app(build(store, config, tokens), http)
+}
+
+/// Where the tests find the real `rates.sql`: `RATES_SQL`, else `shared/data/rates.sql`
+/// beside the repository.
+#[cfg(test)]
+pub(crate) fn real_dump_path() -> PathBuf {
+    std::env::var_os("RATES_SQL").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/data/rates.sql"
+            ))
+        },
+        PathBuf::from,
+    )
+}

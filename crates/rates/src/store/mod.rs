@@ -1,0 +1,129 @@
+//! The store: one trait, two backends ([`sqlite`], [`postgres`]).
+//!
+//! Both keep the original's schema (`regions`, `ports`, `prices` without a primary key)
+//! with an index on `prices (orig_code, dest_code, day)`, and expand region slugs with
+//! the same recursive CTE ([`RATES_SQL`]).
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::{path::Path, sync::Arc};
+
+use async_trait::async_trait;
+use kit::config::Secret;
+
+use crate::{
+    Error,
+    domain::{DayTotal, Lookup, Port, Price, Region},
+};
+
+/// The query behind `GET /rates`, the same text on both backends (`$1` origin, `$2`
+/// destination, `$3`/`$4` first and last day): a code is a port (`code = $1`) or a
+/// region whose subtree (`WITH RECURSIVE`, `UNION` so that a cycle cannot loop) holds
+/// ports. Days without prices are absent; the caller fills them in.
+pub const RATES_SQL: &str = "\
+WITH RECURSIVE
+  orig_regions(slug) AS (
+    SELECT slug FROM regions WHERE slug = $1
+    UNION
+    SELECT r.slug FROM regions r JOIN orig_regions o ON r.parent_slug = o.slug),
+  dest_regions(slug) AS (
+    SELECT slug FROM regions WHERE slug = $2
+    UNION
+    SELECT r.slug FROM regions r JOIN dest_regions d ON r.parent_slug = d.slug)
+SELECT day, COUNT(*) AS count, SUM(price) AS total
+FROM prices
+WHERE orig_code IN (SELECT code FROM ports
+                    WHERE code = $1 OR parent_slug IN (SELECT slug FROM orig_regions))
+  AND dest_code IN (SELECT code FROM ports
+                    WHERE code = $2 OR parent_slug IN (SELECT slug FROM dest_regions))
+  AND day BETWEEN $3 AND $4
+GROUP BY day";
+
+/// Whether a code names a port or a region.
+pub const KNOWN_SQL: &str = "SELECT EXISTS (SELECT 1 FROM ports WHERE code = $1) \
+                             OR EXISTS (SELECT 1 FROM regions WHERE slug = $1)";
+
+/// Which backend a store is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// What the service needs from a database.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+
+    /// Readiness: the database answers.
+    async fn ping(&self) -> Result<(), sqlx::Error>;
+
+    /// Count and sum of prices per day for a lookup (days without prices absent).
+    async fn day_totals(&self, lookup: &Lookup) -> Result<Vec<DayTotal>, sqlx::Error>;
+
+    /// Whether `code` is a port code or a region slug.
+    async fn is_known(&self, code: &str) -> Result<bool, sqlx::Error>;
+
+    /// Whether the database holds no region, port or price.
+    async fn is_empty(&self) -> Result<bool, sqlx::Error>;
+
+    /// Stores every row or none, in one transaction. A row naming an unknown port is
+    /// [`Error::BadRow`] (1-based row, field) and nothing is stored.
+    async fn ingest(&self, rows: &[Price]) -> Result<u64, Error>;
+
+    /// Starts loading a dump: one transaction, constraints checked when it commits.
+    /// With `replace`, the tables are emptied first.
+    async fn begin_load(&self, replace: bool) -> Result<Box<dyn LoadTx>, sqlx::Error>;
+}
+
+/// A dump being loaded. Dropping it without [`LoadTx::commit`] rolls everything back.
+#[async_trait]
+pub trait LoadTx: Send {
+    /// Whether the tables are empty in this transaction.
+    async fn is_empty(&mut self) -> Result<bool, sqlx::Error>;
+    /// Adds regions (a parent may come after its children).
+    async fn regions(&mut self, rows: &[Region]) -> Result<(), sqlx::Error>;
+    /// Adds ports (their regions may come later).
+    async fn ports(&mut self, rows: &[Port]) -> Result<(), sqlx::Error>;
+    /// Adds prices.
+    async fn prices(&mut self, rows: &[Price]) -> Result<(), sqlx::Error>;
+    /// Restores indexes and checks every reference, then commits.
+    async fn commit(self: Box<Self>) -> Result<(), sqlx::Error>;
+}
+
+/// Finds the first row naming a port not in `known` (1-based row, field, code).
+pub(crate) fn first_unknown_port(
+    rows: &[Price],
+    known: &std::collections::HashSet<String>,
+) -> Option<Error> {
+    rows.iter().enumerate().find_map(|(i, p)| {
+        if !known.contains(&p.orig_code) {
+            Some(Error::unknown_port(i + 1, "orig_code", &p.orig_code))
+        } else if !known.contains(&p.dest_code) {
+            Some(Error::unknown_port(i + 1, "dest_code", &p.dest_code))
+        } else {
+            None
+        }
+    })
+}
+
+/// Opens PostgreSQL when `url` is given, else SQLite `rates.db` in `data_dir` (created
+/// if missing), and runs the backend's migrations.
+pub async fn open(
+    url: Option<&Secret>,
+    data_dir: &Path,
+    max_connections: u32,
+) -> anyhow::Result<Arc<dyn Store>> {
+    match url {
+        Some(url) => Ok(Arc::new(
+            postgres::PgStore::connect(url.expose(), max_connections).await?,
+        )),
+        None => Ok(Arc::new(
+            sqlite::SqliteStore::open(&data_dir.join("rates.db"), max_connections).await?,
+        )),
+    }
+}

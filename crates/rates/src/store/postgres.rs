@@ -1,0 +1,252 @@
+//! The production backend: PostgreSQL 15+.
+//!
+//! Queries run on a pool whose sessions are read-only
+//! (`default_transaction_read_only`); ingest and load use a small pool of their own and
+//! write with `COPY FROM STDIN` inside one transaction, so a query sees a batch entirely
+//! or not at all.
+
+use std::{collections::HashSet, str::FromStr};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::{
+    PgConnection, Postgres, Row, Transaction,
+    postgres::{PgConnectOptions, PgPool, PgPoolOptions},
+};
+
+use super::{Backend, KNOWN_SQL, LoadTx, RATES_SQL, Store, first_unknown_port};
+use crate::{
+    Error,
+    domain::{DayTotal, Lookup, Port, Price, Region},
+    dump::escape_copy_field_into,
+};
+
+/// PostgreSQL behind [`Store`].
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    read: PgPool,
+    write: PgPool,
+}
+
+impl PgStore {
+    /// Connects and runs the migrations. The query pool connects on demand.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(url).context("parsing the rates database URL")?;
+        let write = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone())
+            .await
+            .context("connecting to the rates PostgreSQL database")?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&write)
+            .await
+            .context("migrating the rates PostgreSQL database")?;
+        let read = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .connect_lazy_with(options.options([("default_transaction_read_only", "on")]));
+        Ok(Self { read, write })
+    }
+}
+
+/// Appends `rows` to `buf` in `COPY` text format (tab-separated, escaped, one per line).
+fn copy_text<T>(rows: &[T], mut fields: impl FnMut(&T, &mut String)) -> String {
+    let mut buf = String::with_capacity(rows.len() * 40);
+    for row in rows {
+        fields(row, &mut buf);
+        buf.push('\n');
+    }
+    buf
+}
+
+fn price_line(p: &Price, buf: &mut String) {
+    use std::fmt::Write as _;
+    escape_copy_field_into(buf, Some(&p.orig_code));
+    buf.push('\t');
+    escape_copy_field_into(buf, Some(&p.dest_code));
+    let _ = write!(buf, "\t{}\t{}", p.day.format("%Y-%m-%d"), p.price);
+}
+
+async fn copy_in(
+    conn: &mut PgConnection,
+    statement: &str,
+    data: String,
+) -> Result<(), sqlx::Error> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let mut copy = conn.copy_in_raw(statement).await?;
+    if let Err(e) = copy.send(data.into_bytes()).await {
+        let _ = copy.abort("berth: sending rows failed").await;
+        return Err(e);
+    }
+    copy.finish().await.map(drop)
+}
+
+async fn copy_prices(conn: &mut PgConnection, rows: &[Price]) -> Result<(), sqlx::Error> {
+    copy_in(
+        conn,
+        "COPY prices (orig_code, dest_code, day, price) FROM STDIN",
+        copy_text(rows, price_line),
+    )
+    .await
+}
+
+/// Runs statements without parameters (the simple protocol: several at once).
+async fn simple(conn: &mut PgConnection, sql: &'static str) -> Result<(), sqlx::Error> {
+    sqlx::Executor::execute(conn, sql).await.map(drop)
+}
+
+async fn tables_empty(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT NOT (EXISTS (SELECT 1 FROM prices) OR EXISTS (SELECT 1 FROM ports) \
+         OR EXISTS (SELECT 1 FROM regions))",
+    )
+    .fetch_one(conn)
+    .await
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.read).await.map(drop)
+    }
+
+    async fn day_totals(&self, lookup: &Lookup) -> Result<Vec<DayTotal>, sqlx::Error> {
+        let rows = sqlx::query(RATES_SQL)
+            .bind(&lookup.orig_code)
+            .bind(&lookup.dest_code)
+            .bind(lookup.date_from)
+            .bind(lookup.date_to)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DayTotal {
+                    day: r.try_get("day")?,
+                    count: r.try_get("count")?,
+                    sum: r.try_get("total")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn is_known(&self, code: &str) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar(KNOWN_SQL)
+            .bind(code)
+            .fetch_one(&self.read)
+            .await
+    }
+
+    async fn is_empty(&self) -> Result<bool, sqlx::Error> {
+        let mut conn = self.read.acquire().await?;
+        tables_empty(&mut conn).await
+    }
+
+    async fn ingest(&self, rows: &[Price]) -> Result<u64, Error> {
+        let mut tx = self.write.begin().await?;
+        let known: HashSet<String> = sqlx::query_scalar("SELECT code FROM ports")
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+        if let Some(err) = first_unknown_port(rows, &known) {
+            return Err(err);
+        }
+        copy_prices(&mut tx, rows).await?;
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn begin_load(&self, replace: bool) -> Result<Box<dyn LoadTx>, sqlx::Error> {
+        let mut tx = self.write.begin().await?;
+        // As pg_dump does: load without the index and the foreign keys (dumps list
+        // ports before regions and children before parents), then build the index and
+        // validate every reference at once. DDL is transactional: a failed load leaves
+        // the schema and the data as they were.
+        simple(
+            &mut tx,
+            "SET LOCAL maintenance_work_mem = '256MB';
+             ALTER TABLE prices DROP CONSTRAINT IF EXISTS prices_orig_code_fkey,
+                                DROP CONSTRAINT IF EXISTS prices_dest_code_fkey;
+             ALTER TABLE ports DROP CONSTRAINT IF EXISTS ports_parent_slug_fkey;
+             ALTER TABLE regions DROP CONSTRAINT IF EXISTS regions_parent_slug_fkey;
+             DROP INDEX IF EXISTS prices_lane_day_idx;",
+        )
+        .await?;
+        if replace {
+            sqlx::query("TRUNCATE prices, ports, regions")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(Box::new(PgLoad { tx }))
+    }
+}
+
+/// A load in progress: one transaction.
+struct PgLoad {
+    tx: Transaction<'static, Postgres>,
+}
+
+#[async_trait]
+impl LoadTx for PgLoad {
+    async fn is_empty(&mut self) -> Result<bool, sqlx::Error> {
+        tables_empty(&mut self.tx).await
+    }
+
+    async fn regions(&mut self, rows: &[Region]) -> Result<(), sqlx::Error> {
+        let data = copy_text(rows, |r, buf| {
+            escape_copy_field_into(buf, Some(&r.slug));
+            buf.push('\t');
+            escape_copy_field_into(buf, Some(&r.name));
+            buf.push('\t');
+            escape_copy_field_into(buf, r.parent_slug.as_deref());
+        });
+        copy_in(
+            &mut self.tx,
+            "COPY regions (slug, name, parent_slug) FROM STDIN",
+            data,
+        )
+        .await
+    }
+
+    async fn ports(&mut self, rows: &[Port]) -> Result<(), sqlx::Error> {
+        let data = copy_text(rows, |p, buf| {
+            escape_copy_field_into(buf, Some(&p.code));
+            buf.push('\t');
+            escape_copy_field_into(buf, Some(&p.name));
+            buf.push('\t');
+            escape_copy_field_into(buf, Some(&p.parent_slug));
+        });
+        copy_in(
+            &mut self.tx,
+            "COPY ports (code, name, parent_slug) FROM STDIN",
+            data,
+        )
+        .await
+    }
+
+    async fn prices(&mut self, rows: &[Price]) -> Result<(), sqlx::Error> {
+        copy_prices(&mut self.tx, rows).await
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<(), sqlx::Error> {
+        simple(
+            &mut self.tx,
+            "CREATE INDEX prices_lane_day_idx ON prices (orig_code, dest_code, day);
+             ALTER TABLE regions ADD CONSTRAINT regions_parent_slug_fkey
+                 FOREIGN KEY (parent_slug) REFERENCES regions (slug);
+             ALTER TABLE ports ADD CONSTRAINT ports_parent_slug_fkey
+                 FOREIGN KEY (parent_slug) REFERENCES regions (slug);
+             ALTER TABLE prices
+                 ADD CONSTRAINT prices_orig_code_fkey FOREIGN KEY (orig_code) REFERENCES ports (code),
+                 ADD CONSTRAINT prices_dest_code_fkey FOREIGN KEY (dest_code) REFERENCES ports (code);
+             ANALYZE regions, ports, prices;",
+        )
+        .await?;
+        self.tx.commit().await
+    }
+}

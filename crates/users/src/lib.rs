@@ -1,0 +1,192 @@
+//! users: users and their coin balances, with transfers that never create or lose a
+//! coin.
+//!
+//! The original contract, exactly: `GET /user` answers a JSON array of users with their
+//! coins, `[{"id":1,"name":"alice","coins":120}, ...]`, ordered by id. berth makes it a
+//! real ledger:
+//!
+//! - `GET /user?limit=&after=` pages (default 100, at most 1000; a `Link: <...>;
+//!   rel="next"` header while more rows exist), `GET /user/{id}`, `POST /user`;
+//! - `POST /transfers` moves coins between two users in one transaction: both balances
+//!   and the ledger row change together or not at all; a schema `CHECK (coins >= 0)`
+//!   makes a negative balance impossible to commit; rows are locked in id order, so
+//!   concurrent transfers neither deadlock nor lose updates;
+//! - an `Idempotency-Key` header makes a transfer safe to retry: the same key with the
+//!   same body answers the first result and moves nothing again, with another body it
+//!   is a 422;
+//! - `GET /user/{id}/transfers`: that user's ledger, newest first, paged the same way;
+//! - every `POST` needs a bearer token (401 otherwise); reads are open.
+//!
+//! # Layout
+//!
+//! - [`model`]: users, transfers, paging — the domain types and their rules; no HTTP, no SQL.
+//! - [`body`]: strict JSON bodies: every field checked, numbers never wrapped or truncated.
+//! - [`error`]: [`Error`], the one error type, and its problem+json responses.
+//! - [`store`]: the [`store::Store`] trait and its backends, [`store::sqlite`] (the
+//!   embedded default) and [`store::postgres`].
+//! - [`http`]: the routes and their OpenAPI; [`http::router`].
+//! - [`service`] / [`build`] / [`app`]: the service for the kit, from settings or from a
+//!   store; the full application for tests.
+//! - [`Config`]: the service's settings (`--users-*`).
+
+pub mod body;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod store;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use anyhow::Context;
+use kit::{
+    Health,
+    auth::Tokens,
+    config::{Common, Secret, resolve_secret},
+};
+
+pub use error::{Error, Result};
+use store::Store;
+
+/// The service's name, as in metrics labels and logs.
+pub const NAME: &str = "users";
+
+/// The users service's settings.
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "users-config")]
+pub struct Config {
+    /// Listen address of the users service.
+    #[arg(
+        id = "users-addr",
+        long = "users-addr",
+        env = "BERTH_USERS_ADDR",
+        default_value = "0.0.0.0:8300"
+    )]
+    pub addr: SocketAddr,
+    /// PostgreSQL URL of the users service (else `DATABASE_URL`, else SQLite in the data
+    /// dir). A `sqlite:PATH` URL selects an SQLite file.
+    #[arg(
+        id = "users-database-url",
+        long = "users-database-url",
+        env = "BERTH_USERS_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<Secret>,
+    /// A file holding the users service's database URL.
+    #[arg(
+        id = "users-database-url-file",
+        long = "users-database-url-file",
+        env = "BERTH_USERS_DATABASE_URL_FILE"
+    )]
+    pub database_url_file: Option<PathBuf>,
+    /// Most PostgreSQL connections the users service opens.
+    #[arg(id = "users-pool-size", 
+        long = "users-pool-size",
+        env = "BERTH_USERS_POOL_SIZE",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u32).range(1..=1000)
+    )]
+    pub pool_size: u32,
+    /// Seed a few demo users into an empty SQLite store (never on PostgreSQL).
+    #[arg(id = "users-seed-demo", 
+        long = "users-seed-demo",
+        env = "BERTH_USERS_SEED_DEMO",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub seed_demo: bool,
+}
+
+impl Config {
+    /// The default settings (as with no flag and no environment variable).
+    pub fn defaults() -> Self {
+        Self {
+            addr: SocketAddr::from(([0, 0, 0, 0], 8300)),
+            database_url: None,
+            database_url_file: None,
+            pool_size: 16,
+            seed_demo: true,
+        }
+    }
+}
+
+/// Opens the store the settings name: the service's own URL, else the process-wide
+/// `DATABASE_URL`, else SQLite at `<data_dir>/users.db`.
+pub async fn open_store(config: &Config, common: &Common) -> anyhow::Result<Arc<dyn Store>> {
+    let own = resolve_secret(
+        "BERTH_USERS_DATABASE_URL",
+        config.database_url.as_ref(),
+        config.database_url_file.as_ref(),
+    )?;
+    let Some(url) = Common::pick(own.as_ref(), common.database_url.as_ref()) else {
+        std::fs::create_dir_all(&common.data_dir).with_context(|| {
+            format!("creating the data directory {}", common.data_dir.display())
+        })?;
+        let path = common.data_dir.join("users.db");
+        return Ok(Arc::new(
+            store::sqlite::SqliteStore::open(&path, config.seed_demo).await?,
+        ));
+    };
+    let url = url.expose();
+    let store: Arc<dyn Store> = if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or(url.strip_prefix("sqlite:"))
+    {
+        Arc::new(store::sqlite::SqliteStore::open(path.as_ref(), config.seed_demo).await?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(store::postgres::PgStore::connect(url, config.pool_size).await?)
+    } else {
+        anyhow::bail!(
+            "the users database URL must start with postgres://, postgresql:// or sqlite:"
+        );
+    };
+    Ok(store)
+}
+
+/// The users service from its settings. Without a configured API token, a random one is
+/// generated for this run and logged once, so the mutating endpoints stay closed.
+pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Service> {
+    let store = open_store(config, common).await?;
+    let tokens = if common.tokens.is_empty() {
+        let token = generate_token();
+        tracing::warn!(
+            service = NAME,
+            token = %token,
+            "no API token configured (BERTH_API_TOKENS): generated one for this run; \
+             POST requests need `Authorization: Bearer {token}`"
+        );
+        Tokens::parse(&token)
+    } else {
+        common.tokens.clone()
+    };
+    tracing::info!(
+        service = NAME,
+        backend = store.backend(),
+        "users store ready"
+    );
+    Ok(build(store, tokens))
+}
+
+/// A random bearer token: 48 hex digits (192 bits).
+pub fn generate_token() -> String {
+    let bytes: [u8; 24] = rand::random();
+    bytes.iter().fold(String::with_capacity(48), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The service over an open store, protected by `tokens`.
+pub fn build(store: Arc<dyn Store>, tokens: Tokens) -> kit::Service {
+    let check = Arc::clone(&store);
+    let health = Health::new().with_check("database", move || {
+        let store = Arc::clone(&check);
+        async move { store.ping().await.map_err(|e| e.to_string()) }
+    });
+    kit::Service::new(NAME, http::router(store, tokens)).with_health(health)
+}
+
+/// The complete application (service routes + kit endpoints and layers), for tests.
+pub fn app(store: Arc<dyn Store>, tokens: Tokens, config: &kit::http::HttpConfig) -> axum::Router {
+    kit::http::app(build(store, tokens), config)
+}

@@ -1,0 +1,196 @@
+//! The service as `berth serve` builds it: settings, the embedded default's demo users,
+//! the generated token, the store chosen by URL.
+
+use clap::Parser;
+use kit::{auth::Tokens, config::Common};
+use serde_json::{Value, json};
+use users::Config;
+
+use crate::helpers::{TOKEN, problem, spawn_router};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    users: Config,
+}
+
+#[test]
+fn settings_have_the_documented_defaults_and_names() {
+    let cli = Cli::try_parse_from(["x"]).unwrap();
+    assert_eq!(cli.users.addr.to_string(), "0.0.0.0:8300");
+    assert!(cli.users.database_url.is_none());
+    assert_eq!(cli.users.pool_size, 16);
+    assert!(cli.users.seed_demo);
+    let cli = Cli::try_parse_from([
+        "x",
+        "--users-addr",
+        "127.0.0.1:9",
+        "--users-database-url",
+        "postgres://u:p@h/d",
+        "--users-pool-size",
+        "4",
+        "--users-seed-demo",
+        "false",
+    ])
+    .unwrap();
+    assert_eq!(cli.users.addr.to_string(), "127.0.0.1:9");
+    assert_eq!(
+        cli.users.database_url.unwrap().expose(),
+        "postgres://u:p@h/d"
+    );
+    assert_eq!(cli.users.pool_size, 4);
+    assert!(!cli.users.seed_demo);
+    assert!(Cli::try_parse_from(["x", "--users-pool-size", "0"]).is_err());
+}
+
+async fn serve(config: &Config, common: &Common) -> crate::helpers::TestApp {
+    let store = users::open_store(config, common).await.expect("store");
+    let service = users::service(config, common).await.expect("service");
+    let router = kit::http::app(service, &kit::http::HttpConfig::default());
+    spawn_router(router, store, None).await
+}
+
+#[tokio::test]
+async fn the_embedded_default_seeds_demo_users_once_and_stays_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("nested/data");
+    let common = Common::for_tests(&data); // no token configured
+    let app = serve(&Config::defaults(), &common).await;
+    assert!(data.join("users.db").exists());
+    let users = app.all_users().await;
+    let names: Vec<&str> = users.iter().map(|u| u["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alice", "bob", "carol", "dave", "erin"]);
+    assert_eq!(users[0], json!({"id": 1, "name": "alice", "coins": 120}));
+
+    // No token configured: a random one was generated, so POSTs stay closed.
+    for token in ["", TOKEN, "null", "undefined"] {
+        let r = app
+            .client
+            .post(app.url("/transfers"))
+            .bearer_auth(token)
+            .json(&json!({"from": 1, "to": 2, "amount": 1}))
+            .send()
+            .await
+            .unwrap();
+        problem(r, 401).await;
+    }
+    drop(app);
+
+    // Reopened with a user gone... never re-seeded: the store is not empty.
+    let common = Common {
+        tokens: Tokens::parse(TOKEN),
+        ..Common::for_tests(&data)
+    };
+    let app = serve(&Config::defaults(), &common).await;
+    let r = app
+        .transfer(&json!({"from": 1, "to": 4, "amount": 20}), None)
+        .await;
+    assert_eq!(r.status(), 201);
+    drop(app);
+    let app = serve(&Config::defaults(), &common).await;
+    let users = app.all_users().await;
+    assert_eq!(users.len(), 5);
+    assert_eq!(users[0]["coins"], 100);
+    assert_eq!(users[3]["coins"], 20);
+}
+
+#[tokio::test]
+async fn seeding_can_be_switched_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        seed_demo: false,
+        ..Config::defaults()
+    };
+    let app = serve(&config, &Common::for_tests(dir.path())).await;
+    assert_eq!(app.get("/user").await.text().await.unwrap(), "[]");
+}
+
+#[tokio::test]
+async fn postgres_is_chosen_by_url_and_never_seeded() {
+    let url = testkit::pg::fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The process-wide DATABASE_URL.
+    let common = Common {
+        database_url: Some(kit::config::Secret::new(url.clone())),
+        tokens: Tokens::parse(TOKEN),
+        ..Common::for_tests(dir.path())
+    };
+    let app = serve(&Config::defaults(), &common).await;
+    assert_eq!(app.store.backend(), "postgres");
+    assert_eq!(app.get("/user").await.text().await.unwrap(), "[]");
+    assert!(!dir.path().join("users.db").exists());
+    let id = app.create_user("pg-user", 5).await;
+    drop(app);
+
+    // The service's own URL, from a file, wins over DATABASE_URL.
+    let file = dir.path().join("url");
+    std::fs::write(&file, format!("{url}\n")).unwrap();
+    let config = Config {
+        database_url_file: Some(file),
+        ..Config::defaults()
+    };
+    let common = Common {
+        database_url: Some(kit::config::Secret::new(
+            "postgres://nobody@127.0.0.1:1/none",
+        )),
+        ..common
+    };
+    let app = serve(&config, &common).await;
+    let (status, user): (u16, Value) = app.get_json(&format!("/user/{id}")).await;
+    assert_eq!((status, &user["name"]), (200, &json!("pg-user")));
+
+    // A URL of another kind is refused at start.
+    let config = Config {
+        database_url: Some(kit::config::Secret::new("mysql://x/y")),
+        ..Config::defaults()
+    };
+    let err = users::open_store(&config, &Common::for_tests(dir.path()))
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("postgres://"), "{err}");
+}
+
+#[tokio::test]
+async fn the_postgres_schema_is_its_own() {
+    // Tables and migration history live in `berth_users`, so another service's
+    // migrations in the same database cannot clash with them.
+    let url = testkit::pg::fresh_database().await;
+    let _store = users::store::postgres::PgStore::connect(&url, 2)
+        .await
+        .unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let tables: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_schema::text, table_name::text FROM information_schema.tables \
+         WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let expected: Vec<(String, String)> = ["_sqlx_migrations", "transfers", "users"]
+        .iter()
+        .map(|t| ("berth_users".to_owned(), (*t).to_owned()))
+        .collect();
+    assert_eq!(tables, expected);
+    // Connecting again (a restart) migrates nothing and keeps working.
+    users::store::postgres::PgStore::connect(&url, 2)
+        .await
+        .unwrap();
+    // The CHECK refuses a negative balance even behind the code's back.
+    let err = sqlx::query("UPDATE berth_users.users SET coins = -1")
+        .execute(&pool)
+        .await;
+    assert!(err.is_ok(), "no rows yet");
+    sqlx::query("INSERT INTO berth_users.users (name, coins) VALUES ('x', 0)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = sqlx::query("UPDATE berth_users.users SET coins = coins - 1")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert!(
+        err.as_database_error().unwrap().is_check_violation(),
+        "{err}"
+    );
+}
