@@ -34,6 +34,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
             -c "CREATE DATABASE \"$POSTGRES_DB\"" >/dev/null
     fi
     for f in /docker-entrypoint-initdb.d/*; do
+        # shellcheck disable=SC1090 # the init scripts are mounted at run time
         case $f in
             *.sh) echo "postgres-entrypoint: running $f"; . "$f" ;;
             *.sql) echo "postgres-entrypoint: running $f"; psql -v ON_ERROR_STOP=1 -h /var/run/postgresql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f "$f" ;;

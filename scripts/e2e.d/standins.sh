@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Stand-in images for PostgreSQL, Redis and Prometheus, built from Debian's
 # packages (no registry can be pulled here). Sourced by scripts/e2e.
 #
@@ -34,6 +35,7 @@ standin() {
         local hookargs=() h
         for h in "${HOOKS[@]}"; do hookargs+=(--customize-hook="$h"); done
         rm -f "$tar.tmp.tar"
+        # shellcheck disable=SC2016 # "$1" is expanded by mmdebstrap's hook shell
         mmdebstrap --quiet --variant=apt --include="$pkgs" "${hookargs[@]}" \
             --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
             "$STANDIN_SUITE" "$tar.tmp.tar" >&2 || { rm -f "$tar.tmp.tar"; return 1; }

@@ -31,7 +31,6 @@ use tower_http::{
     trace::TraceLayer,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     Problem, Service,
@@ -83,8 +82,18 @@ pub fn app(service: Service, config: &HttpConfig) -> Router {
     let (router, openapi) = service.api.merge(ops).split_for_parts();
     let body_limit = service.body_limit.unwrap_or(config.body_limit);
 
+    // Serialized once: the document never changes while the process runs.
+    let spec = bytes::Bytes::from(openapi.to_json().expect("an OpenAPI document serializes"));
     let router = router
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                std::future::ready(
+                    ([(header::CONTENT_TYPE, "application/json")], spec.clone()).into_response(),
+                )
+            }),
+        )
+        .merge(crate::docs::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     with_layers(router, name, config.request_timeout, body_limit)

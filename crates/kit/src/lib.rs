@@ -38,6 +38,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod docs;
 pub mod health;
 pub mod http;
 pub mod metrics;

@@ -8,6 +8,7 @@ use std::{
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
+mod kv;
 mod multivac;
 
 /// Every service `berth serve` runs when none is named.
@@ -34,13 +35,24 @@ fn berth(data_dir: &std::path::Path) -> Command {
 struct Serve {
     child: Child,
     addrs: Vec<(String, String)>,
-    _data_dir: tempfile::TempDir,
+    /// The data directory when this `Serve` owns it (removed on drop).
+    _data_dir: Option<tempfile::TempDir>,
 }
 
 impl Serve {
     fn start(args: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
-        let mut child = berth(data_dir.path())
+        let path = data_dir.path().to_owned();
+        Self::launch(&path, Some(data_dir), args)
+    }
+
+    /// Like [`Serve::start`], with the data in `data_dir` (which outlives the process).
+    fn start_in(data_dir: &std::path::Path, args: &[&str]) -> Self {
+        Self::launch(data_dir, None, args)
+    }
+
+    fn launch(data_dir: &std::path::Path, owned: Option<tempfile::TempDir>, args: &[&str]) -> Self {
+        let mut child = berth(data_dir)
             .arg("serve")
             .args(args)
             .env("BERTH_LOG_FORMAT", "json")
@@ -76,7 +88,7 @@ impl Serve {
         Self {
             child,
             addrs,
-            _data_dir: data_dir,
+            _data_dir: owned,
         }
     }
 

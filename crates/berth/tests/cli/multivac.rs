@@ -261,13 +261,21 @@ async fn multivac_worker_sigterm_finishes_the_batch_and_exits_0() {
     while stack.stored().await == 0 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("multivac_processed_total"), "{metrics}");
+    // The counter moves just after the store commits: poll it, within a bound.
+    let start = Instant::now();
+    let metrics = loop {
+        let metrics = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("multivac_processed_total") {
+            break metrics;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{metrics}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert!(metrics.contains("service=\"multivac-worker\""));
     let ok = Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])

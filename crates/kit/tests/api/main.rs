@@ -233,6 +233,36 @@ async fn openapi_and_swagger_ui_are_served() {
     assert!(ui.text().await.unwrap().contains("swagger-ui"));
     let css = app.get("/docs/swagger-ui.css").await;
     assert_eq!(css.status(), 200, "assets are compiled in");
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "swagger-initializer.js",
+    ] {
+        let r = app.get(&format!("/docs/{asset}")).await;
+        assert_eq!(r.status(), 200, "{asset}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "text/javascript; charset=utf-8"
+        );
+        assert!(!r.bytes().await.unwrap().is_empty(), "{asset}");
+    }
+    let init = app
+        .get("/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(init.contains("../openapi.json"), "{init}");
+    let missing = app.get("/docs/swagger-ui.js.map").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.headers()["content-type"],
+        "application/problem+json"
+    );
+    let bare = app.get("/docs").await;
+    assert!(bare.status().is_redirection());
+    assert_eq!(bare.headers()["location"], "/docs/");
 }
 
 #[tokio::test]
