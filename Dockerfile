@@ -4,7 +4,7 @@
 #
 #   docker build -t berth .                      # builds the static binary inside
 #   podman build --format docker -t berth \      # packages a binary built outside
-#     --build-arg BINARY_FROM=prebuilt --build-arg PREBUILT_DIR=target/image .
+#     --build-arg BINARY_FROM=prebuilt --build-arg PREBUILT_DIR=target/prebuilt .
 #
 # The prebuilt way needs $PREBUILT_DIR/berth (a static x86_64-unknown-linux-musl
 # binary) and $PREBUILT_DIR/ca-certificates.crt in the build context; scripts/e2e
@@ -47,7 +47,7 @@ RUN cargo build --profile image --locked -p berth \
 
 # ---- or: a binary built outside the image ----
 FROM scratch AS prebuilt
-ARG PREBUILT_DIR=target/image
+ARG PREBUILT_DIR=target/prebuilt
 COPY ${PREBUILT_DIR}/berth ${PREBUILT_DIR}/ca-certificates.crt /out/
 
 # ---- the chosen source of /out ----

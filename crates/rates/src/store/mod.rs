@@ -2,7 +2,7 @@
 //!
 //! Both keep the original's schema (`regions`, `ports`, `prices` without a primary key)
 //! with an index on `prices (orig_code, dest_code, day)`, and expand region slugs with
-//! the same recursive CTE ([`RATES_SQL`]).
+//! the same recursive CTEs ([`RATES_SQL`], [`PG_RATES_SQL`]).
 
 pub mod postgres;
 pub mod sqlite;
@@ -17,11 +17,12 @@ use crate::{
     domain::{DayTotal, Lookup, Port, Price, Region},
 };
 
-/// The query behind `GET /rates`, the same text on both backends (`$1` origin, `$2`
-/// destination, `$3`/`$4` first and last day): a code is a port (`code = $1`) or a
-/// region whose subtree (`WITH RECURSIVE`, `UNION` so that a cycle cannot loop) holds
-/// ports. Days without prices are absent; the caller fills them in.
-pub const RATES_SQL: &str = "\
+/// The recursive CTEs both backends' `GET /rates` query starts with: the regions
+/// under `$1` (origin) and under `$2` (destination), each with its whole subtree
+/// (`UNION`, so that a cycle cannot loop).
+macro_rules! region_ctes {
+    () => {
+        "\
 WITH RECURSIVE
   orig_regions(slug) AS (
     SELECT slug FROM regions WHERE slug = $1
@@ -31,6 +32,16 @@ WITH RECURSIVE
     SELECT slug FROM regions WHERE slug = $2
     UNION
     SELECT r.slug FROM regions r JOIN dest_regions d ON r.parent_slug = d.slug)
+"
+    };
+}
+
+/// The query behind `GET /rates` on SQLite (`$1` origin, `$2` destination, `$3`/`$4`
+/// first and last day): a code is a port (`code = $1`) or a region whose subtree holds
+/// ports. Days without prices are absent; the caller fills them in.
+pub const RATES_SQL: &str = concat!(
+    region_ctes!(),
+    "\
 SELECT day, COUNT(*) AS count, SUM(price) AS total
 FROM prices
 WHERE orig_code IN (SELECT code FROM ports
@@ -38,7 +49,26 @@ WHERE orig_code IN (SELECT code FROM ports
   AND dest_code IN (SELECT code FROM ports
                     WHERE code = $2 OR parent_slug IN (SELECT slug FROM dest_regions))
   AND day BETWEEN $3 AND $4
-GROUP BY day";
+GROUP BY day"
+);
+
+/// The same query for PostgreSQL. The ports are collected into arrays first
+/// (`= ANY (ARRAY(...))`, computed once per query): with `IN (subquery)` the planner
+/// guessed that half the ports match, skipped the `(orig_code, dest_code, day)` index
+/// and read every price of the date range (0.5-0.7 s a query on 10 million prices);
+/// with the arrays it walks the index, lane by lane (2-4 ms).
+pub const PG_RATES_SQL: &str = concat!(
+    region_ctes!(),
+    "\
+SELECT day, COUNT(*) AS count, SUM(price) AS total
+FROM prices
+WHERE orig_code = ANY (ARRAY(SELECT code FROM ports
+                             WHERE code = $1 OR parent_slug IN (SELECT slug FROM orig_regions)))
+  AND dest_code = ANY (ARRAY(SELECT code FROM ports
+                             WHERE code = $2 OR parent_slug IN (SELECT slug FROM dest_regions)))
+  AND day BETWEEN $3 AND $4
+GROUP BY day"
+);
 
 /// Whether a code names a port or a region.
 pub const KNOWN_SQL: &str = "SELECT EXISTS (SELECT 1 FROM ports WHERE code = $1) \

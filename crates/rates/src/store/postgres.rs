@@ -14,7 +14,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
 };
 
-use super::{Backend, KNOWN_SQL, LoadTx, RATES_SQL, Store, first_unknown_port};
+use super::{Backend, KNOWN_SQL, LoadTx, PG_RATES_SQL, Store, first_unknown_port};
 use crate::{
     Error,
     domain::{DayTotal, Lookup, Port, Price, Region},
@@ -116,7 +116,7 @@ impl Store for PgStore {
     }
 
     async fn day_totals(&self, lookup: &Lookup) -> Result<Vec<DayTotal>, sqlx::Error> {
-        let rows = sqlx::query(RATES_SQL)
+        let rows = sqlx::query(PG_RATES_SQL)
             .bind(&lookup.orig_code)
             .bind(&lookup.dest_code)
             .bind(lookup.date_from)
