@@ -110,7 +110,10 @@ Command: \`scripts/bench kit\` (wrk $(wrk --version 2>&1 | head -1 | awk '{print
 
 Rounds (bare, kit, kit without access line; req/s): $(for i in "${!bare_rps[@]}"; do printf '(%s, %s, %s) ' "${bare_rps[$i]}" "${kit_rps[$i]}" "${quiet_rps[$i]}"; done)
 wrk runs on the same two cores as the server, so absolute figures are low; the ratio
-is what the target is about.
+is what the target is about. The memory is that of \`target/release/berth\` (every
+service compiled in, opt-level 3, thin LTO): about half of it is the binary's code
+pages mapped from the page cache, the rest anonymous memory. The image's binary
+(\`--profile image\`, opt-level s) idles at about 9 MiB: see the image section.
 MD
 write_section kit "$work/section.md"
 echo "==> wrote docs/benchmarks.md (section kit)"

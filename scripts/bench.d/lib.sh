@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by the benchmarks (sourced).
 
 # A free TCP port on 127.0.0.1.
@@ -18,8 +19,8 @@ ensure_cmd() {
 
 # Waits until URL answers 2xx (at most 20 s).
 wait_http() {
-  local url=$1 i
-  for i in $(seq 1 400); do
+  local url=$1
+  for _ in $(seq 1 400); do
     if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
     sleep 0.05
   done
@@ -60,4 +61,48 @@ else:
     text = text.rstrip() + "\n\n" + block + "\n"
 open(doc, "w").write(text)
 PY
+}
+
+# Starts the throwaway PostgreSQL + Redis of scripts/testenv.sh in DIR and exports
+# its DIR/env (BERTH_TEST_PG_URL, BERTH_TEST_REDIS_*_URL...). The user postgres must
+# reach DIR (a `mktemp -d` parent needs `chmod 755`); the caller's EXIT trap must run
+# `scripts/testenv.sh down DIR`.
+testenv_up() {
+  scripts/testenv.sh up "$1" >/dev/null
+  # shellcheck source=/dev/null
+  source "$1/env"
+}
+
+# Runs wrk and keeps its report in FILE: wrk_report FILE URL [wrk args...] [-- script
+# args...]. Fails (and shows the report) when an answer was not 2xx/3xx: a benchmark of
+# errors is no benchmark.
+wrk_report() {
+  local file=$1 url=$2; shift 2
+  wrk "$url" "$@" > "$file"
+  if grep -q '^ *Non-2xx' "$file"; then
+    cat "$file" >&2
+    echo "wrk got error answers from $url" >&2
+    return 1
+  fi
+  grep '^ *Socket errors' "$file" >&2 || true
+}
+
+# Requests/s of a report written by wrk_report.
+report_rps() {
+  awk '/^Requests\/sec:/ {print $2}' "$1"
+}
+
+# A latency percentile (50, 75, 90 or 99) of a wrk_report --latency report, in ms.
+report_ms() {
+  awk -v p="$2%" '$1 == p {
+    v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+    printf "%.2f\n", (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : (u == "m") ? v * 60000 : v
+  }' "$1"
+}
+
+# Requests/s that redis-benchmark gets for one command: redis_bench_rps URL [args...]
+# (URL redis://user:password@host:port/db; args end with the command and its arguments).
+redis_bench_rps() {
+  local url=$1; shift
+  redis-benchmark -u "$url" --csv "$@" 2>/dev/null | awk -F'"' 'NR == 2 {print $4}'
 }

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# kv on Redis (a throwaway one from scripts/testenv.sh: the shipped redis.conf, ACL
+# users, `appendonly yes`, `appendfsync always`):
+#  - requests/s of `GET /get/{id}` through berth against redis-benchmark's `GET` of the
+#    same keys from the same Redis as the same ACL user (kv), same connections, rounds
+#    alternated so that noise hits both alike; BENCH_KEYS keys exist, ids drawn at random;
+#  - the cost of `appendfsync always` on writes: `POST /set` (replacing random existing
+#    keys) with `always` (the shipped config) against `everysec` (switched with
+#    `CONFIG SET` as the admin user), alternated; redis-benchmark `SET` likewise, for
+#    context.
+# Knobs: BENCH_CONNECTIONS (32), BENCH_DURATION (10s), BENCH_ROUNDS (3), BENCH_KEYS (1000),
+# BENCH_REDIS_REQUESTS (requests per redis-benchmark run, 400000).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/bench.d/lib.sh
+source scripts/bench.d/lib.sh
+
+conns=${BENCH_CONNECTIONS:-32}
+duration=${BENCH_DURATION:-10s}
+rounds=${BENCH_ROUNDS:-3}
+nkeys=${BENCH_KEYS:-1000}
+requests=${BENCH_REDIS_REQUESTS:-400000}
+value=$(head -c 100 /dev/zero | tr '\0' v)  # 100 bytes
+
+ensure_cmd wrk wrk
+ensure_cmd curl curl
+ensure_cmd redis-benchmark redis-tools
+echo "==> building the release binary"
+cargo build --release -q -p berth -j2
+bin=target/release/berth
+
+work=$(mktemp -d)
+chmod 755 "$work"  # the postgres user of testenv.sh must reach $work/env
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  scripts/testenv.sh down "$work/env" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "==> starting Redis (scripts/testenv.sh)"
+testenv_up "$work/env"
+kv_url=$BERTH_TEST_REDIS_URL
+admin() { redis-cli --no-auth-warning -u "$BERTH_TEST_REDIS_ADMIN_URL" "$@"; }
+[ "$(admin CONFIG GET appendfsync | tail -1)" = always ] || { echo "expected appendfsync always" >&2; exit 1; }
+
+echo "==> writing $nkeys keys"
+# redis-benchmark's __rand_int__ with -r N is a 12-digit number below N: kv:000000000042.
+for i in $(seq 0 $((nkeys - 1))); do printf 'SET kv:%012d %s\n' "$i" "$value"; done \
+  | admin --pipe > "$work/pipe.txt"
+grep -q 'errors: 0,' "$work/pipe.txt" || { cat "$work/pipe.txt" >&2; exit 1; }
+
+token=bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+port=$(free_port)
+BERTH_DATA_DIR="$work/data" BERTH_API_TOKENS="$token" BERTH_LOG_FORMAT=json RUST_LOG=info \
+  "$bin" serve kv --kv-addr "127.0.0.1:$port" --kv-redis-url "$kv_url" > "$work/berth.log" 2>&1 &
+pids+=($!)
+base="http://127.0.0.1:$port"
+wait_http "$base/healthcheck"
+[ "$(curl -fsS "$base/get/000000000000")" = "{\"000000000000\":\"$value\"}" ] \
+  || { echo "berth does not answer the key written to Redis" >&2; exit 1; }
+
+cat > "$work/get.lua" <<'LUA'
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("seed", threads)
+end
+function init(args)
+  n = tonumber(args[1])
+  math.randomseed(os.time() * 1000 + seed)
+end
+function request()
+  return wrk.format("GET", string.format("/get/%012d", math.random(0, n - 1)))
+end
+LUA
+cat > "$work/set.lua" <<'LUA'
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("seed", threads)
+end
+function init(args)
+  n, value = tonumber(args[1]), args[2]
+  wrk.method = "POST"
+  wrk.headers["Authorization"] = "Bearer " .. args[3]
+  wrk.headers["Content-Type"] = "application/json"
+  math.randomseed(os.time() * 1000 + seed)
+end
+function request()
+  return wrk.format(nil, "/set", nil,
+    string.format('{"id":"%012d","data":"%s"}', math.random(0, n - 1), value))
+end
+LUA
+wrk_args=(-t2 "-c$conns" "-d$duration")
+rb_args=(-c "$conns" -n "$requests" -r "$nkeys")
+
+echo "==> GET: redis-benchmark against berth"
+redis_bench_rps "$kv_url" -c "$conns" -n 50000 -r "$nkeys" GET 'kv:__rand_int__' >/dev/null
+wrk_report "$work/wrk.txt" "$base" -t2 "-c$conns" -d2s -s "$work/get.lua" -- "$nkeys"
+redis_get=(); berth_get=()
+for r in $(seq 1 "$rounds"); do
+  g=$(redis_bench_rps "$kv_url" "${rb_args[@]}" GET 'kv:__rand_int__')
+  wrk_report "$work/wrk.txt" "$base" "${wrk_args[@]}" -s "$work/get.lua" -- "$nkeys"
+  b=$(report_rps "$work/wrk.txt")
+  echo "    round $r: redis-benchmark GET $g req/s, berth GET /get/{id} $b req/s"
+  redis_get+=("$g"); berth_get+=("$b")
+done
+redis_get_med=$(median "${redis_get[@]}"); berth_get_med=$(median "${berth_get[@]}")
+get_ratio=$(python3 -c "print(f'{$berth_get_med/$redis_get_med:.3f}')")
+echo "    median: redis-benchmark $redis_get_med req/s, berth $berth_get_med req/s, ratio $get_ratio"
+
+echo "==> POST /set: appendfsync always against everysec"
+set_fsync() {
+  [ "$(admin CONFIG SET appendfsync "$1")" = OK ] || { echo "CONFIG SET appendfsync $1 refused" >&2; exit 1; }
+}
+set_always=(); set_everysec=(); rset_always=(); rset_everysec=()
+for r in $(seq 1 "$rounds"); do
+  for mode in always everysec; do
+    set_fsync "$mode"
+    wrk_report "$work/wrk.txt" "$base" "${wrk_args[@]}" -s "$work/set.lua" -- "$nkeys" "$value" "$token"
+    b=$(report_rps "$work/wrk.txt")
+    s=$(redis_bench_rps "$kv_url" "${rb_args[@]}" -d 100 SET 'kv:__rand_int__' "$value")
+    echo "    round $r, appendfsync $mode: berth POST /set $b req/s, redis-benchmark SET $s req/s"
+    if [ "$mode" = always ]; then set_always+=("$b"); rset_always+=("$s"); else set_everysec+=("$b"); rset_everysec+=("$s"); fi
+  done
+done
+set_fsync always
+always_med=$(median "${set_always[@]}"); everysec_med=$(median "${set_everysec[@]}")
+ralways_med=$(median "${rset_always[@]}"); reverysec_med=$(median "${rset_everysec[@]}")
+set_ratio=$(python3 -c "print(f'{$always_med/$everysec_med:.3f}')")
+rset_ratio=$(python3 -c "print(f'{$ralways_med/$reverysec_med:.3f}')")
+echo "    median: berth always $always_med req/s, everysec $everysec_med req/s, ratio $set_ratio"
+echo "    median: redis-benchmark SET always $ralways_med req/s, everysec $reverysec_med req/s, ratio $rset_ratio"
+
+verdict() { python3 -c "print('met' if $1 else '**missed**')"; }
+cat > "$work/section.md" <<MD
+## kv on Redis: reads against redis-benchmark, the cost of \`appendfsync always\`
+
+Measured $(date -u +%Y-%m-%d) on: $(machine).
+Command: \`scripts/bench kv\` (Redis $(redis-server --version | sed -n 's/.* v=\([0-9.]*\).*/\1/p') from \`scripts/testenv.sh\`: the shipped
+\`deploy/redis/redis.conf\`, ACL user \`kv\`, AOF; $nkeys keys of 100 bytes, random ids;
+wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}') \`${wrk_args[*]}\`, \`redis-benchmark ${rb_args[*]}\` as the user \`kv\`;
+$rounds alternated rounds, medians).
+
+| measure | figure | target |
+|---|---|---|
+| redis-benchmark \`GET kv:__rand_int__\` | $redis_get_med req/s | baseline |
+| berth \`GET /get/{id}\` | $berth_get_med req/s | |
+| berth / redis-benchmark | **$get_ratio** ($(verdict "$get_ratio >= 0.5")) | ≥ 0.50 |
+| berth \`POST /set\` (replaces), \`appendfsync always\` (shipped) | $always_med req/s | |
+| berth \`POST /set\`, \`appendfsync everysec\` | $everysec_med req/s | |
+| always / everysec, through berth | **$set_ratio** | recorded |
+| redis-benchmark \`SET\`, always / everysec | $ralways_med / $reverysec_med req/s = $rset_ratio | context |
+
+\`appendfsync\` is switched with \`CONFIG SET\` as the ACL user \`admin\` (the shipped ACL allows
+it; \`kv\` may not) and put back to \`always\` at the end.
+GET rounds (redis-benchmark, berth): $(for i in "${!redis_get[@]}"; do printf '(%s, %s) ' "${redis_get[$i]}" "${berth_get[$i]}"; done)
+/set rounds (always, everysec; req/s): $(for i in "${!set_always[@]}"; do printf '(%s, %s) ' "${set_always[$i]}" "${set_everysec[$i]}"; done)
+berth keeps one multiplexed connection to Redis, so concurrent writes reach Redis in
+the same event-loop batch and share one fsync (\`appendfsync always\` fsyncs once per
+batch). wrk, redis-benchmark, berth and Redis share the same two cores.
+MD
+write_section kv "$work/section.md"
+echo "==> wrote docs/benchmarks.md (section kv)"

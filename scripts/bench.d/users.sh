@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# users on PostgreSQL (a throwaway one from scripts/testenv.sh):
+#  - transfers/s of `POST /transfers` (random pairs among BENCH_USERS users, 1 coin,
+#    bearer token, no Idempotency-Key) against pgbench running the SQL berth sends for
+#    a transfer, `SELECT * FROM transfer(from, to, 1, NULL)` (prepared, one statement,
+#    one transaction; the function is in crates/users/migrations/postgres), same
+#    connections, rounds alternated so that noise hits both alike. For context, pgbench
+#    also runs the function's statements spelled out in a BEGIN ... COMMIT
+#    (lock both rows in id order, two UPDATEs, the ledger INSERT): one round trip each;
+#  - latency of `GET /user` (the BENCH_USERS users, one page) at the same connections.
+# Knobs: BENCH_CONNECTIONS (32), BENCH_DURATION (10s), BENCH_ROUNDS (3), BENCH_USERS (100).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/bench.d/lib.sh
+source scripts/bench.d/lib.sh
+
+conns=${BENCH_CONNECTIONS:-32}
+duration=${BENCH_DURATION:-10s}
+rounds=${BENCH_ROUNDS:-3}
+nusers=${BENCH_USERS:-100}
+seconds=${duration%s}
+
+ensure_cmd wrk wrk
+ensure_cmd curl curl
+ensure_cmd pgbench postgresql-client-15  # pgbench and psql
+echo "==> building the release binary"
+cargo build --release -q -p berth -j2
+bin=target/release/berth
+
+work=$(mktemp -d)
+chmod 755 "$work"  # the postgres user of testenv.sh must reach $work/env
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  scripts/testenv.sh down "$work/env" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "==> starting PostgreSQL (scripts/testenv.sh)"
+testenv_up "$work/env"
+pg_url=$BERTH_TEST_PG_URL
+token=bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+
+port=$(free_port)
+BERTH_DATA_DIR="$work/data" BERTH_API_TOKENS="$token" BERTH_LOG_FORMAT=json RUST_LOG=info \
+  "$bin" serve users --users-addr "127.0.0.1:$port" --users-database-url "$pg_url" \
+  > "$work/berth.log" 2>&1 &
+pids+=($!)
+base="http://127.0.0.1:$port"
+wait_http "$base/healthcheck"
+
+# psql and pgbench see the tables as berth does (search_path = its schema berth_users).
+in_schema() { PGOPTIONS='-c search_path=berth_users' "$@"; }
+
+echo "==> creating $nusers users"
+for i in $(seq 1 "$nusers"); do
+  curl -fsS -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"bench$i\",\"coins\":1000000000000}" "$base/user"
+done
+read -r lo hi count < <(in_schema psql -qAt -F' ' "$pg_url" -c 'SELECT min(id), max(id), count(*) FROM users')
+if [ "$count" -ne "$nusers" ] || [ $((hi - lo + 1)) -ne "$nusers" ]; then
+  echo "expected $nusers users with consecutive ids, got $count in $lo..$hi" >&2
+  exit 1
+fi
+
+# Random pairs: a uniform among the users, b uniform among the others.
+cat > "$work/transfer.lua" <<'LUA'
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("seed", threads)
+end
+function init(args)
+  lo, n = tonumber(args[1]), tonumber(args[2])
+  wrk.method = "POST"
+  wrk.headers["Authorization"] = "Bearer " .. args[3]
+  wrk.headers["Content-Type"] = "application/json"
+  math.randomseed(os.time() * 1000 + seed)
+end
+function request()
+  local a = math.random(0, n - 1)
+  local b = (a + math.random(1, n - 1)) % n
+  return wrk.format(nil, "/transfers", nil,
+    string.format('{"from":%d,"to":%d,"amount":1}', lo + a, lo + b))
+end
+LUA
+# The same pairs, the same statement, the same search_path (the schema berth_users).
+cat > "$work/transfer.sql" <<'SQL'
+\set a random(0, :n - 1)
+\set b (:a + random(1, :n - 1)) % :n
+\set from :lo + :a
+\set to :lo + :b
+SELECT * FROM transfer(:from, :to, 1, NULL);
+SQL
+# What the function does, as separate statements in one transaction.
+cat > "$work/spelled.sql" <<'SQL'
+\set a random(0, :n - 1)
+\set b (:a + random(1, :n - 1)) % :n
+\set from :lo + :a
+\set to :lo + :b
+BEGIN;
+SELECT id, coins FROM users WHERE id IN (:from, :to) ORDER BY id FOR UPDATE;
+UPDATE users SET coins = coins - 1 WHERE id = :from;
+UPDATE users SET coins = coins + 1 WHERE id = :to;
+INSERT INTO transfers (from_id, to_id, amount, from_balance, to_balance)
+  VALUES (:from, :to, 1, 0, 0) RETURNING id, created_at;
+COMMIT;
+SQL
+pgbench_tps() {
+  local out
+  out=$(in_schema pgbench -n -M prepared -c "$conns" -j 2 -T "$seconds" -D lo="$lo" -D n="$nusers" \
+    -f "$1" "$pg_url" 2>&1) || { echo "$out" >&2; return 1; }
+  if ! grep -q 'number of failed transactions: 0 ' <<< "$out"; then echo "$out" >&2; return 1; fi
+  awk '/^tps = / {printf "%.1f\n", $3}' <<< "$out"
+}
+wrk_args=(-t2 "-c$conns" "-d$duration")
+
+echo "==> warm-up"
+in_schema pgbench -n -M prepared -c "$conns" -j 2 -T 2 -D lo="$lo" -D n="$nusers" -f "$work/transfer.sql" "$pg_url" >/dev/null 2>&1
+wrk_report "$work/wrk.txt" "$base" -t2 "-c$conns" -d2s -s "$work/transfer.lua" -- "$lo" "$nusers" "$token"
+pg_tps=(); spelled_tps=(); berth_tps=()
+for r in $(seq 1 "$rounds"); do
+  p=$(pgbench_tps "$work/transfer.sql")
+  wrk_report "$work/wrk.txt" "$base" "${wrk_args[@]}" -s "$work/transfer.lua" -- "$lo" "$nusers" "$token"
+  b=$(report_rps "$work/wrk.txt")
+  s=$(pgbench_tps "$work/spelled.sql")
+  echo "    round $r: pgbench transfer() $p tps, berth POST /transfers $b req/s, pgbench spelled out $s tps"
+  pg_tps+=("$p"); berth_tps+=("$b"); spelled_tps+=("$s")
+done
+pg_med=$(median "${pg_tps[@]}"); berth_med=$(median "${berth_tps[@]}"); spelled_med=$(median "${spelled_tps[@]}")
+ratio=$(python3 -c "print(f'{$berth_med/$pg_med:.3f}')")
+spelled_ratio=$(python3 -c "print(f'{$berth_med/$spelled_med:.3f}')")
+echo "    median: pgbench $pg_med tps, berth $berth_med req/s, ratio $ratio (spelled out: $spelled_med tps, ratio $spelled_ratio)"
+
+# Nothing created or lost: the coins add up, and the ledger has every transfer.
+read -r total ledger < <(in_schema psql -qAt -F' ' "$pg_url" \
+  -c 'SELECT (SELECT sum(coins) FROM users), (SELECT count(*) FROM transfers)')
+[ "$total" -eq $((nusers * 1000000000000)) ] || { echo "coins do not add up: $total" >&2; exit 1; }
+echo "    coins add up after $ledger transfers"
+
+echo "==> GET /user latency"
+curl -fsS "$base/user" | python3 -c "import json,sys; n=len(json.load(sys.stdin)); assert n == $nusers, n"
+wrk_report "$work/list.txt" "$base/user" -t2 "-c$conns" -d2s
+# /livez (no store, tiny body) in the same rounds: the noise floor of this machine.
+list_p99=(); list_p50=(); list_rps=(); livez_p99=(); livez_rps=()
+for r in $(seq 1 "$rounds"); do
+  wrk_report "$work/list.txt" "$base/user" "${wrk_args[@]}" --latency
+  list_p50+=("$(report_ms "$work/list.txt" 50)"); list_p99+=("$(report_ms "$work/list.txt" 99)")
+  list_rps+=("$(report_rps "$work/list.txt")")
+  wrk_report "$work/livez.txt" "$base/livez" "${wrk_args[@]}" --latency
+  livez_p99+=("$(report_ms "$work/livez.txt" 99)"); livez_rps+=("$(report_rps "$work/livez.txt")")
+  echo "    round $r: GET /user ${list_rps[-1]} req/s, p50 ${list_p50[-1]} ms, p99 ${list_p99[-1]} ms;" \
+    "GET /livez ${livez_rps[-1]} req/s, p99 ${livez_p99[-1]} ms"
+done
+p99_med=$(median "${list_p99[@]}"); p50_med=$(median "${list_p50[@]}"); list_med=$(median "${list_rps[@]}")
+livez_p99_med=$(median "${livez_p99[@]}"); livez_med=$(median "${livez_rps[@]}")
+echo "    median: GET /user $list_med req/s, p50 $p50_med ms, p99 $p99_med ms; GET /livez $livez_med req/s, p99 $livez_p99_med ms"
+
+verdict() { python3 -c "print('met' if $1 else '**missed**')"; }
+cat > "$work/section.md" <<MD
+## users on PostgreSQL: transfers and listing
+
+Measured $(date -u +%Y-%m-%d) on: $(machine).
+Command: \`scripts/bench users\` (PostgreSQL $(psql -qAt "$pg_url" -c 'SHOW server_version') from
+\`scripts/testenv.sh\`, default durability: \`fsync\`, \`synchronous_commit\` on; $nusers users;
+wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}') \`${wrk_args[*]}\` and
+\`pgbench -n -M prepared -c $conns -j 2 -T $seconds\`, $rounds alternated rounds, medians).
+
+| measure | figure | target |
+|---|---|---|
+| pgbench: \`SELECT * FROM transfer(a, b, 1, NULL)\`, random pairs (the statement berth sends) | $pg_med tps | baseline |
+| berth \`POST /transfers\` (JSON, bearer token, random pairs; pool of 16, the default) | $berth_med transfers/s | |
+| berth / pgbench | **$ratio** ($(verdict "$ratio >= 0.6")) | ≥ 0.60 |
+| pgbench: the function's statements spelled out in \`BEGIN\` … \`COMMIT\` (6 round trips) | $spelled_med tps (berth is **$spelled_ratio** of it) | context |
+| \`GET /user\` ($nusers users, one page) | $list_med req/s, p50 $p50_med ms, p99 **$p99_med ms** ($(verdict "$p99_med <= 5")) | p99 ≤ 5 ms |
+| \`GET /livez\` (no store; the noise floor), same rounds | $livez_med req/s, p99 $livez_p99_med ms | context |
+
+Rounds (pgbench, berth, spelled out): $(for i in "${!pg_tps[@]}"; do printf '(%s, %s, %s) ' "${pg_tps[$i]}" "${berth_tps[$i]}" "${spelled_tps[$i]}"; done)
+\`GET /user\` rounds (req/s, p99 ms; then /livez): $(for i in "${!list_rps[@]}"; do printf '(%s, %s; %s, %s) ' "${list_rps[$i]}" "${list_p99[$i]}" "${livez_rps[$i]}" "${livez_p99[$i]}"; done)
+After the run the coins add up ($ledger transfers in the ledger). wrk, pgbench, berth and
+PostgreSQL share the same two cores.
+MD
+write_section users "$work/section.md"
+echo "==> wrote docs/benchmarks.md (section users)"
