@@ -41,6 +41,28 @@ impl Tokens {
         ))
     }
 
+    /// These tokens; or, when none is configured, one random token for this run (64 hex
+    /// digits: two v4 UUIDs, 244 random bits), logged once as a warning that names
+    /// `service` and what the token opens. An embedded default stays usable and closed.
+    #[must_use]
+    pub fn or_generated(&self, service: &'static str, protects: &str) -> Self {
+        if !self.is_empty() {
+            return self.clone();
+        }
+        let token = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        tracing::warn!(
+            service,
+            token = %token,
+            "no API token configured (BERTH_API_TOKENS): generated one for this run; \
+             {protects} need `Authorization: Bearer <token>`"
+        );
+        Self::parse(&token)
+    }
+
     /// Whether no token is configured.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -45,26 +45,6 @@ pub const NAME: &str = "multivac";
 /// The name of `berth worker multivac`'s own endpoints in metrics labels and logs.
 pub const WORKER_NAME: &str = "multivac-worker";
 
-/// The tokens to protect `POST` and `DELETE` with: the configured ones, else a new
-/// random token, logged once so that the embedded default stays usable and closed.
-pub fn tokens_or_generated(configured: &Tokens) -> Tokens {
-    if !configured.is_empty() {
-        return configured.clone();
-    }
-    let token = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    tracing::warn!(
-        service = NAME,
-        token = %token,
-        "no API token configured (BERTH_API_TOKENS): generated one for this run; \
-         send it as `Authorization: Bearer <token>` to POST and DELETE"
-    );
-    Tokens::parse(&token)
-}
-
 /// The service without background work, over open backends.
 pub fn service_with(backends: &Backends, tokens: Tokens, max_data: usize) -> kit::Service {
     worker::describe_metrics();
@@ -86,7 +66,7 @@ pub fn service_with(backends: &Backends, tokens: Tokens, max_data: usize) -> kit
 pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Service> {
     let resolved = config.backend.resolve(common)?;
     let backends = Backends::open(&resolved, &config.backend, &config.tuning).await?;
-    let tokens = tokens_or_generated(&common.tokens);
+    let tokens = common.tokens.or_generated(NAME, "POST and DELETE requests");
     let in_process = match config.in_process_worker {
         config::InProcessWorker::Always => true,
         config::InProcessWorker::Never => false,

@@ -193,17 +193,7 @@ pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Se
             tracing::info!(?stats, "sample data loaded");
         }
     }
-    let tokens = if common.tokens.is_empty() {
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        tracing::warn!(
-            token = %token,
-            "no API token configured (BERTH_API_TOKENS): POST /prices accepts only this \
-             token, generated for this run"
-        );
-        kit::auth::Tokens::parse(&token)
-    } else {
-        common.tokens.clone()
-    };
+    let tokens = common.tokens.or_generated(NAME, "POST /prices requests");
     Ok(build(store, config, tokens))
 }
 

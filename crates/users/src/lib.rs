@@ -146,34 +146,13 @@ pub async fn open_store(config: &Config, common: &Common) -> anyhow::Result<Arc<
 /// generated for this run and logged once, so the mutating endpoints stay closed.
 pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Service> {
     let store = open_store(config, common).await?;
-    let tokens = if common.tokens.is_empty() {
-        let token = generate_token();
-        tracing::warn!(
-            service = NAME,
-            token = %token,
-            "no API token configured (BERTH_API_TOKENS): generated one for this run; \
-             POST requests need `Authorization: Bearer {token}`"
-        );
-        Tokens::parse(&token)
-    } else {
-        common.tokens.clone()
-    };
+    let tokens = common.tokens.or_generated(NAME, "POST requests");
     tracing::info!(
         service = NAME,
         backend = store.backend(),
         "users store ready"
     );
     Ok(build(store, tokens))
-}
-
-/// A random bearer token: 48 hex digits (192 bits).
-pub fn generate_token() -> String {
-    let bytes: [u8; 24] = rand::random();
-    bytes.iter().fold(String::with_capacity(48), |mut s, b| {
-        use std::fmt::Write as _;
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// The service over an open store, protected by `tokens`.

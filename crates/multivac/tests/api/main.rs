@@ -674,9 +674,12 @@ async fn the_embedded_default_processes_in_process_and_is_closed() {
 /// With no token configured, one is generated: POST without it is refused.
 #[test]
 fn a_token_is_generated_when_none_is_configured() {
-    let tokens = multivac::tokens_or_generated(&kit::auth::Tokens::none());
+    let tokens = kit::auth::Tokens::none().or_generated(multivac::NAME, "POST and DELETE");
     assert!(!tokens.is_empty());
     assert!(!tokens.accepts(""));
+    let other = kit::auth::Tokens::none().or_generated(multivac::NAME, "POST and DELETE");
+    assert!(!other.is_empty());
     let configured = kit::auth::Tokens::parse("mine");
-    assert!(multivac::tokens_or_generated(&configured).accepts("mine"));
+    let kept = configured.or_generated(multivac::NAME, "POST and DELETE");
+    assert!(kept.accepts("mine") && !kept.accepts(""));
 }
