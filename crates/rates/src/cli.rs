@@ -82,14 +82,7 @@ impl Command {
                 .context("writing the dump")
             }
             Self::Load { file, replace } => {
-                let store = crate::open_store(config, common).await?;
-                let size = std::fs::metadata(&file).map_or(0, |m| m.len());
-                let progress = Arc::new(Progress::default());
-                let display = tokio::spawn(show_progress(Arc::clone(&progress), size));
-                let result = load::load_file(store.as_ref(), &file, replace, &progress).await;
-                display.abort();
-                let _ = display.await;
-                let stats = result.with_context(|| format!("loading {}", file.display()))?;
+                let stats = load_with_retries(common, config, &file, replace).await?;
                 #[allow(clippy::cast_precision_loss, reason = "a rate for people")]
                 let rate = stats.prices as f64 / stats.elapsed.as_secs_f64().max(1e-9);
                 tracing::info!(
@@ -108,6 +101,61 @@ impl Command {
             }
         }
     }
+}
+
+/// Attempts of `berth rates load` when the database cannot be reached.
+const LOAD_ATTEMPTS: u32 = 5;
+
+/// Opens the store and loads `file`, trying again (up to [`LOAD_ATTEMPTS`] times, with
+/// a doubling pause) when the failure is one of reaching the database: a name that does
+/// not resolve yet, a refused or dropped connection, a pool timeout. A one-shot loader
+/// in a stack that is still starting (compose, a Kubernetes job) meets exactly these.
+/// A failed attempt rolled its transaction back, so trying again is safe; a bad dump or
+/// a refused row fails at once.
+async fn load_with_retries(
+    common: &Common,
+    config: &Config,
+    file: &std::path::Path,
+    replace: bool,
+) -> anyhow::Result<load::LoadStats> {
+    let mut pause = Duration::from_millis(500);
+    for attempt in 1.. {
+        let result = async {
+            let store = crate::open_store(config, common).await?;
+            let size = std::fs::metadata(file).map_or(0, |m| m.len());
+            let progress = Arc::new(Progress::default());
+            let display = tokio::spawn(show_progress(Arc::clone(&progress), size));
+            let result = load::load_file(store.as_ref(), file, replace, &progress).await;
+            display.abort();
+            let _ = display.await;
+            result.with_context(|| format!("loading {}", file.display()))
+        }
+        .await;
+        match result {
+            Err(e) if attempt < LOAD_ATTEMPTS && unreachable_database(&e) => {
+                tracing::warn!(
+                    attempt,
+                    error = %format!("{e:#}"),
+                    "the database could not be reached; trying again in {pause:?}"
+                );
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+/// Whether an error is a failure to reach the database (worth another attempt), as
+/// opposed to a bad file, a refused row or a refused statement.
+fn unreachable_database(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_))
+        )
+    })
 }
 
 /// A progress bar with rows/s on a terminal; a log line every 5 s otherwise. Runs until

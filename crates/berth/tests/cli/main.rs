@@ -10,6 +10,7 @@ const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
 mod kv;
 mod multivac;
+mod rates;
 
 /// Every service `berth serve` runs when none is named.
 const SERVICES: [&str; 5] = ["clock", "users", "rates", "kv", "multivac"];
