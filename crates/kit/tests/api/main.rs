@@ -129,6 +129,44 @@ async fn a_request_over_the_timeout_is_a_503_problem() {
     assert_eq!(app.get("/slow/10").await.status(), 200);
 }
 
+/// The same on paused time, through `oneshot`: a handler that needs 29 s of the 30 s
+/// answers; one that needs 31 s gets its 503 at the 30 s deadline, not when it would
+/// have finished. A handler that never waits is answered too (no timer is armed for
+/// it, see `kit::http`).
+#[tokio::test(start_paused = true)]
+async fn the_timeout_answers_at_its_deadline_on_paused_time() {
+    use axum::{body::Body, extract::Path, http::Request, routing::get};
+    use tower::ServiceExt as _;
+
+    let router = axum::Router::new()
+        .route(
+            "/wait/{secs}",
+            get(|Path(secs): Path<u64>| async move {
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+                "done"
+            }),
+        )
+        .route("/now", get(|| async { "now" }));
+    let app = kit::http::with_layers(router, "paused", Duration::from_secs(30), 1024);
+    let call = |path: &'static str| {
+        app.clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+    };
+
+    let started = tokio::time::Instant::now();
+    assert_eq!(call("/now").await.unwrap().status(), 200);
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(call("/wait/29").await.unwrap().status(), 200);
+    let late = call("/wait/31").await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(late.status(), 503);
+    assert_eq!(late.headers()["content-type"], "application/problem+json");
+    assert!(
+        waited >= Duration::from_secs(59) && waited < Duration::from_secs(60),
+        "29 s + the 30 s deadline, got {waited:?}"
+    );
+}
+
 #[tokio::test]
 async fn metrics_are_labelled_by_route_template() {
     let app = spawn_app().await;
