@@ -4,6 +4,13 @@
 //! (`default_transaction_read_only`); ingest and load use a small pool of their own and
 //! write with `COPY FROM STDIN` inside one transaction, so a query sees a batch entirely
 //! or not at all.
+//!
+//! The query pool hands out connections without pinging them first (sqlx's default
+//! costs a round trip per query, a third of the requests/s that PostgreSQL can
+//! answer). A connection that died meanwhile (a restarted server, a terminated
+//! backend) fails its query with an I/O error; reads are idempotent, so such a query
+//! is run again on another connection ([`PgStore::read`]), as many times as the pool
+//! may hold dead ones.
 
 use std::{collections::HashSet, str::FromStr};
 
@@ -25,6 +32,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct PgStore {
     read: PgPool,
+    /// Most connections the query pool holds: how many dead ones a read may meet.
+    read_size: u32,
     write: PgPool,
 }
 
@@ -43,8 +52,44 @@ impl PgStore {
             .context("migrating the rates PostgreSQL database")?;
         let read = PgPoolOptions::new()
             .max_connections(max_connections)
+            .test_before_acquire(false)
             .connect_lazy_with(options.options([("default_transaction_read_only", "on")]));
-        Ok(Self { read, write })
+        Ok(Self {
+            read,
+            read_size: max_connections,
+            write,
+        })
+    }
+
+    /// Runs the read `query` on the query pool; when its connection turns out to be
+    /// broken (an I/O error: the pool drops that connection), runs it again on
+    /// another, up to one more time than the pool has connections.
+    async fn read<T, Q, F>(&self, query: Q) -> Result<T, sqlx::Error>
+    where
+        Q: Fn(PgPool) -> F,
+        F: Future<Output = Result<T, sqlx::Error>>,
+    {
+        let mut tries = 0;
+        loop {
+            match query(self.read.clone()).await {
+                Err(e) if tries < self.read_size && broken_connection(&e) => {
+                    tries += 1;
+                    tracing::debug!(error = %e, tries, "a pooled connection was broken; reading again");
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Whether `e` says the connection is gone rather than that the query failed: an I/O
+/// error, or the server's notice that it ended the session (SQLSTATE 57P01-57P03: an
+/// administrator's `pg_terminate_backend`, a shutdown, a restart in progress).
+fn broken_connection(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("57P0")),
+        _ => false,
     }
 }
 
@@ -112,16 +157,21 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.read).await.map(drop)
+        self.read(|pool| async move { sqlx::query("SELECT 1").execute(&pool).await.map(drop) })
+            .await
     }
 
     async fn day_totals(&self, lookup: &Lookup) -> Result<Vec<DayTotal>, sqlx::Error> {
-        let rows = sqlx::query(PG_RATES_SQL)
-            .bind(&lookup.orig_code)
-            .bind(&lookup.dest_code)
-            .bind(lookup.date_from)
-            .bind(lookup.date_to)
-            .fetch_all(&self.read)
+        let rows = self
+            .read(|pool| async move {
+                sqlx::query(PG_RATES_SQL)
+                    .bind(&lookup.orig_code)
+                    .bind(&lookup.dest_code)
+                    .bind(lookup.date_from)
+                    .bind(lookup.date_to)
+                    .fetch_all(&pool)
+                    .await
+            })
             .await?;
         rows.iter()
             .map(|r| {
@@ -135,15 +185,21 @@ impl Store for PgStore {
     }
 
     async fn is_known(&self, code: &str) -> Result<bool, sqlx::Error> {
-        sqlx::query_scalar(KNOWN_SQL)
-            .bind(code)
-            .fetch_one(&self.read)
-            .await
+        self.read(|pool| async move {
+            sqlx::query_scalar(KNOWN_SQL)
+                .bind(code)
+                .fetch_one(&pool)
+                .await
+        })
+        .await
     }
 
     async fn is_empty(&self) -> Result<bool, sqlx::Error> {
-        let mut conn = self.read.acquire().await?;
-        tables_empty(&mut conn).await
+        self.read(|pool| async move {
+            let mut conn = pool.acquire().await?;
+            tables_empty(&mut conn).await
+        })
+        .await
     }
 
     async fn ingest(&self, rows: &[Price]) -> Result<u64, Error> {

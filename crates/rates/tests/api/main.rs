@@ -265,6 +265,48 @@ conformance!(real_dump_matches_a_plain_aggregation, |kind| async move {
     );
 });
 
+/// The query pool does not ping a connection before each query. Connections whose
+/// sessions the server ended (terminated here, as a restart would) must cost a retry
+/// on another connection, not a failed request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_survive_the_server_ending_their_sessions() {
+    use sqlx::Connection as _;
+
+    let app = tree_app(Kind::Postgres, Config::for_tests()).await;
+    let params = [
+        ("date_from", "2020-12-31"),
+        ("date_to", "2021-01-02"),
+        ("orig_code", "world"),
+        ("dest_code", "EEEEE"),
+    ];
+    // Several at once, so that the pool holds several connections.
+    let first = futures::future::join_all((0..6).map(|_| app.rates(&params))).await;
+    let expected = first[0].clone();
+    assert_eq!(expected.0, 200, "{:?}", expected.1);
+    assert_eq!(expected.1["rates"][1]["count"], 15);
+    assert!(first.iter().all(|answer| *answer == expected));
+
+    let url = app.db.url.clone().expect("a PostgreSQL test");
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = sqlx::PgConnection::connect(&testkit::pg::admin_url())
+        .await
+        .unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&database)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(ended.len() >= 2, "{} sessions ended", ended.len());
+
+    for _ in 0..3 {
+        let after = futures::future::join_all((0..6).map(|_| app.rates(&params))).await;
+        assert!(after.iter().all(|answer| *answer == expected), "{after:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_dump_gives_identical_answers_on_both_backends() {
     let Some(path) = real_dump() else { return };
