@@ -4,6 +4,7 @@
 //! with an index on `prices (orig_code, dest_code, day)`, and expand region slugs with
 //! the same recursive CTEs ([`RATES_SQL`], [`PG_RATES_SQL`]).
 
+pub mod answers;
 pub mod postgres;
 pub mod sqlite;
 
@@ -147,10 +148,11 @@ pub async fn open(
     url: Option<&Secret>,
     data_dir: &Path,
     max_connections: u32,
+    cache_entries: u64,
 ) -> anyhow::Result<Arc<dyn Store>> {
     match url {
         Some(url) => Ok(Arc::new(
-            postgres::PgStore::connect(url.expose(), max_connections).await?,
+            postgres::PgStore::connect(url.expose(), max_connections, cache_entries).await?,
         )),
         None => Ok(Arc::new(
             sqlite::SqliteStore::open(&data_dir.join("rates.db"), max_connections).await?,

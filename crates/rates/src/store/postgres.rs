@@ -11,8 +11,10 @@
 //! backend) fails its query with an I/O error; reads are idempotent, so such a query
 //! is run again on another connection ([`PgStore::read`]), as many times as the pool
 //! may hold dead ones.
+//!
+//! Answers are cached and forgotten on every change to the tables: see [`answers`].
 
-use std::{collections::HashSet, str::FromStr};
+use std::{collections::HashSet, str::FromStr, sync::Arc};
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -21,7 +23,11 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
 };
 
-use super::{Backend, KNOWN_SQL, LoadTx, PG_RATES_SQL, Store, first_unknown_port};
+use super::{
+    Backend, KNOWN_SQL, LoadTx, PG_RATES_SQL, Store,
+    answers::{self, Answers},
+    first_unknown_port,
+};
 use crate::{
     Error,
     domain::{DayTotal, Lookup, Port, Price, Region},
@@ -34,12 +40,22 @@ pub struct PgStore {
     read: PgPool,
     /// Most connections the query pool holds: how many dead ones a read may meet.
     read_size: u32,
+    /// Cached answers, when enabled.
+    answers: Option<Arc<Answers>>,
+    /// Stops the change listener when the last clone of the store goes.
+    _listener: Option<Arc<AbortOnDrop>>,
     write: PgPool,
 }
 
 impl PgStore {
-    /// Connects and runs the migrations. The query pool connects on demand.
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+    /// Connects and runs the migrations. The query pool connects on demand. With
+    /// `cache_entries` above 0, up to that many answers are cached (see [`answers`]),
+    /// which needs a running tokio runtime for the change listener.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        cache_entries: u64,
+    ) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(url).context("parsing the rates database URL")?;
         let write = PgPoolOptions::new()
             .max_connections(4)
@@ -50,6 +66,16 @@ impl PgStore {
             .run(&write)
             .await
             .context("migrating the rates PostgreSQL database")?;
+        let (answers, listener) = if cache_entries > 0 {
+            let answers = Arc::new(Answers::new(cache_entries));
+            let session = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_lazy_with(options.clone());
+            let task = tokio::spawn(answers::listen(session, Arc::downgrade(&answers)));
+            (Some(answers), Some(Arc::new(AbortOnDrop(task))))
+        } else {
+            (None, None)
+        };
         let read = PgPoolOptions::new()
             .max_connections(max_connections)
             .test_before_acquire(false)
@@ -57,8 +83,34 @@ impl PgStore {
         Ok(Self {
             read,
             read_size: max_connections,
+            answers,
+            _listener: listener,
             write,
         })
+    }
+
+    /// The day totals of `lookup`, from the database.
+    async fn query_day_totals(&self, lookup: &Lookup) -> Result<Vec<DayTotal>, sqlx::Error> {
+        let rows = self
+            .read(|pool| async move {
+                sqlx::query(PG_RATES_SQL)
+                    .bind(&lookup.orig_code)
+                    .bind(&lookup.dest_code)
+                    .bind(lookup.date_from)
+                    .bind(lookup.date_to)
+                    .fetch_all(&pool)
+                    .await
+            })
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DayTotal {
+                    day: r.try_get("day")?,
+                    count: r.try_get("count")?,
+                    sum: r.try_get("total")?,
+                })
+            })
+            .collect()
     }
 
     /// Runs the read `query` on the query pool; when its connection turns out to be
@@ -79,6 +131,16 @@ impl PgStore {
                 other => return other,
             }
         }
+    }
+}
+
+/// Aborts a task when dropped.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -162,26 +224,19 @@ impl Store for PgStore {
     }
 
     async fn day_totals(&self, lookup: &Lookup) -> Result<Vec<DayTotal>, sqlx::Error> {
-        let rows = self
-            .read(|pool| async move {
-                sqlx::query(PG_RATES_SQL)
-                    .bind(&lookup.orig_code)
-                    .bind(&lookup.dest_code)
-                    .bind(lookup.date_from)
-                    .bind(lookup.date_to)
-                    .fetch_all(&pool)
-                    .await
-            })
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DayTotal {
-                    day: r.try_get("day")?,
-                    count: r.try_get("count")?,
-                    sum: r.try_get("total")?,
-                })
-            })
-            .collect()
+        let Some(answers) = &self.answers else {
+            return self.query_day_totals(lookup).await;
+        };
+        match answers.get(lookup) {
+            Ok(hit) => Ok(hit.to_vec()),
+            Err(ticket) => {
+                let totals = self.query_day_totals(lookup).await?;
+                if let Some(ticket) = ticket {
+                    answers.put(ticket, totals.as_slice().into());
+                }
+                Ok(totals)
+            }
+        }
     }
 
     async fn is_known(&self, code: &str) -> Result<bool, sqlx::Error> {
@@ -214,6 +269,11 @@ impl Store for PgStore {
         }
         copy_prices(&mut tx, rows).await?;
         tx.commit().await?;
+        // This process's clients read their own writes at once; other replicas
+        // follow the notification.
+        if let Some(answers) = &self.answers {
+            answers.changed();
+        }
         Ok(rows.len() as u64)
     }
 

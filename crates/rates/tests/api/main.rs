@@ -272,7 +272,12 @@ conformance!(real_dump_matches_a_plain_aggregation, |kind| async move {
 async fn queries_survive_the_server_ending_their_sessions() {
     use sqlx::Connection as _;
 
-    let app = tree_app(Kind::Postgres, Config::for_tests()).await;
+    // Without the answers cache, so that every request reaches the pool.
+    let config = Config {
+        cache_entries: 0,
+        ..Config::for_tests()
+    };
+    let app = tree_app(Kind::Postgres, config).await;
     let params = [
         ("date_from", "2020-12-31"),
         ("date_to", "2021-01-02"),
@@ -304,6 +309,102 @@ async fn queries_survive_the_server_ending_their_sessions() {
     for _ in 0..3 {
         let after = futures::future::join_all((0..6).map(|_| app.rates(&params))).await;
         assert!(after.iter().all(|answer| *answer == expected), "{after:?}");
+    }
+}
+
+/// The value of the counter `name` in the app's `/metrics` (0 when absent).
+async fn counter(app: &helpers::TestApp, name: &str) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find(|l| l.split([' ', '{']).next() == Some(name))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Asks `GET /rates` until the answer's 2021-01-01 count is `want` (a change made
+/// elsewhere reaches the cache through a notification: a few milliseconds).
+async fn until_count(app: &helpers::TestApp, orig: &str, want: u64, what: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let got = count_on(app, orig, "EEEEE", "2021-01-01").await;
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: still {got}, not {want}, after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// On PostgreSQL answers are cached. Whoever changes the tables (here a plain SQL
+/// session, as `psql` or another replica would), the cache forgets them; an ingest
+/// through this app is read back at once; and after the server ended every session
+/// (the listener's included), changes are still seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_answers_follow_every_writer() {
+    use sqlx::Connection as _;
+
+    let app = tree_app(Kind::Postgres, Config::for_tests()).await;
+    // The cache goes live once its listener is up: ask until answers come from it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while counter(&app, "rates_answers_cache_hits_total").await < 1.0 {
+        assert_eq!(count_on(&app, "world", "EEEEE", "2021-01-01").await, 15);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no cache hit in 10 s"
+        );
+    }
+
+    let url = app.db.url.clone().expect("a PostgreSQL test");
+    let mut elsewhere = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO prices VALUES ('AAAAA', 'EEEEE', '2021-01-01', 500)")
+        .execute(&mut elsewhere)
+        .await
+        .unwrap();
+    until_count(&app, "world", 16, "a row inserted over SQL").await;
+
+    // Through the app: visible to the very next request.
+    let (status, body) = app
+        .ingest(
+            "application/json",
+            json!([{"orig_code": "BBBBB", "dest_code": "EEEEE", "day": "2021-01-01", "price": 7}])
+                .to_string(),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(count_on(&app, "world", "EEEEE", "2021-01-01").await, 17);
+    assert_eq!(count_on(&app, "mid", "EEEEE", "2021-01-01").await, 5);
+
+    // Every session ended, the listener's too; a change made meanwhile is seen.
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = sqlx::PgConnection::connect(&testkit::pg::admin_url())
+        .await
+        .unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&database)
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let mut elsewhere = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM prices WHERE orig_code = 'DDDDD'")
+        .execute(&mut elsewhere)
+        .await
+        .unwrap();
+    until_count(&app, "world", 9, "rows deleted while the listener was down").await;
+    // And the cache is back in use afterwards.
+    let hits = counter(&app, "rates_answers_cache_hits_total").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while counter(&app, "rates_answers_cache_hits_total").await <= hits {
+        assert_eq!(count_on(&app, "world", "EEEEE", "2021-01-01").await, 9);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cache did not come back"
+        );
     }
 }
 
