@@ -84,10 +84,12 @@ seconds_of() {
   t1=$(date +%s%N)
   python3 -c "print(f'{($t1 - $t0) / 1e9:.3f}')"
 }
-# Starts `berth serve rates` on a free port against database DB (sets port, server).
+# Starts `berth serve rates` on a free port against database DB (sets port, server),
+# with answers cache of CACHE entries (default: berth's default; 0: off).
 start_server() {
   port=$(free_port)
-  BERTH_RATES_DATABASE_URL=$(db_url "$1") "$bin" serve rates --rates-addr "127.0.0.1:$port" \
+  BERTH_RATES_CACHE_ENTRIES=${2:-10000} BERTH_RATES_DATABASE_URL=$(db_url "$1") \
+    "$bin" serve rates --rates-addr "127.0.0.1:$port" \
     >> "$work/berth.log" 2>&1 &
   server=$!
   wait_http "http://127.0.0.1:$port/healthcheck"
@@ -265,26 +267,39 @@ echo "==> GET /rates on the real dump: pgbench against berth, $rounds rounds"
 pick_days "$real"
 real_days="$day_from..$day_to"
 lane=$(busiest_lane "$real"); read -r real_orig real_dest <<< "$lane"
-start_server "$real"
+start_server "$real" 0
 real_lane_prices=$(check_rates "$real" "$real_orig" "$real_dest")
-real_url=$(rates_url "$real_orig" "$real_dest")
-echo "    $real_orig -> $real_dest, $real_days: $real_lane_prices prices"
-echo "==> warm-up"
-pgbench_rates "$real" "$real_orig" "$real_dest" >/dev/null
-wrk_report "$work/wrk.txt" "$real_url" -t2 "-c$conns" -d2s
-pg_tps=(); berth_rps=()
-for r in $(seq 1 "$rounds"); do
-  out=$(pgbench_rates "$real" "$real_orig" "$real_dest"); read -r p _ <<< "$out"
-  wrk_report "$work/wrk.txt" "$real_url" "${wrk_args[@]}"
-  b=$(report_rps "$work/wrk.txt")
-  echo "    round $r: pgbench $p tps, berth $b req/s"
-  pg_tps+=("$p"); berth_rps+=("$b")
-done
 stop_server
+echo "    $real_orig -> $real_dest, $real_days: $real_lane_prices prices"
+# Rounds against a server with answers cache CACHE (berth's default, then 0: every
+# request runs the statement): fills pg_tps and berth_rps.
+real_rounds() {
+  start_server "$real" "$1"
+  real_url=$(rates_url "$real_orig" "$real_dest")
+  echo "==> warm-up (answers cache: $1 entries)"
+  pgbench_rates "$real" "$real_orig" "$real_dest" >/dev/null
+  wrk_report "$work/wrk.txt" "$real_url" -t2 "-c$conns" -d2s
+  pg_tps=(); berth_rps=()
+  for r in $(seq 1 "$rounds"); do
+    out=$(pgbench_rates "$real" "$real_orig" "$real_dest"); read -r p _ <<< "$out"
+    wrk_report "$work/wrk.txt" "$real_url" "${wrk_args[@]}"
+    b=$(report_rps "$work/wrk.txt")
+    echo "    round $r: pgbench $p tps, berth $b req/s"
+    pg_tps+=("$p"); berth_rps+=("$b")
+  done
+  stop_server
+}
+real_rounds 10000
 pg_med=$(median "${pg_tps[@]}"); berth_med=$(median "${berth_rps[@]}")
 rps_ratio=$(ratio "$berth_med" "$pg_med")
+cached_rounds=$(for i in "${!pg_tps[@]}"; do printf '(%s, %s) ' "${pg_tps[$i]}" "${berth_rps[$i]}"; done)
+echo "    median, cached: pgbench $pg_med tps, berth $berth_med req/s, ratio $rps_ratio"
+real_rounds 0
+nc_pg_med=$(median "${pg_tps[@]}"); nc_berth_med=$(median "${berth_rps[@]}")
+nc_ratio=$(ratio "$nc_berth_med" "$nc_pg_med")
+uncached_rounds=$(for i in "${!pg_tps[@]}"; do printf '(%s, %s) ' "${pg_tps[$i]}" "${berth_rps[$i]}"; done)
 real_plan=$(plan_of "$real" "$real_orig" "$real_dest")
-echo "    median: pgbench $pg_med tps, berth $berth_med req/s, ratio $rps_ratio (plan: $real_plan)"
+echo "    median, no cache: pgbench $nc_pg_med tps, berth $nc_berth_med req/s, ratio $nc_ratio (plan: $real_plan)"
 
 echo "==> generating $big prices and loading them with berth rates load"
 generate_big() { "$bin" rates generate --prices "$big" --seed 1 > "$work/big.sql"; }
@@ -301,7 +316,9 @@ echo "==> GET /rates p99 on $big prices, $rounds rounds"
 pick_days big
 big_days="$day_from..$day_to"
 lane=$(busiest_lane big); read -r big_orig big_dest <<< "$lane"
-start_server big
+# The statement's own latency: no answers cache (it would answer every request but
+# the first from memory).
+start_server big 0
 port_prices=$(check_rates big "$big_orig" "$big_dest")
 region_prices=$(check_rates big "$region_orig" "$region_dest")
 port_url=$(rates_url "$big_orig" "$big_dest"); region_url=$(rates_url "$region_orig" "$region_dest")
@@ -340,16 +357,18 @@ Command: \`scripts/bench rates\` (PostgreSQL $pg_version from \`scripts/testenv.
 berth sends (\`PG_RATES_SQL\` of crates/rates/src/store/mod.rs; origin, destination and days
 given with \`-D\`, since pgbench's \`\\set\` takes numbers only); $rounds rounds ($load_rounds for
 loads), alternated, medians). \`berth serve rates\` runs with its defaults (pool of 16,
-JSON access line per request).
+answers cache of 10000, JSON access line per request) except where the cache is said
+to be off (\`BERTH_RATES_CACHE_ENTRIES=0\`).
 
 | measure | figure | target |
 |---|---|---|
 | real dump ($(thousands "$real_prices") prices), \`GET /rates\` $real_orig → $real_dest, $real_days ($real_lane_prices prices): pgbench, same statement, $conns connections | $pg_med tps | baseline |
-| same through \`berth serve rates\` (wrk, $conns connections) | $berth_med req/s | |
+| same through \`berth serve rates\` (wrk, $conns connections; answers cache on, the default: every request but the first is a hit) | $berth_med req/s | |
 | berth / pgbench | **$rps_ratio** ($(verdict "$rps_ratio >= 0.7")) | ≥ 0.70 |
+| same with the cache off: every request runs the statement (pgbench $nc_pg_med tps in these rounds) | $nc_berth_med req/s, **$nc_ratio** of pgbench ($(verdict "$nc_ratio >= 0.7")) | context |
 | generated dataset: \`berth rates generate --prices $big --seed 1\` / \`berth rates load\` | $gen_s s ($((big_bytes / 1000000)) MB) / $big_load_s s | |
-| $(thousands "$big") prices, ports $big_orig → $big_dest, $big_days ($port_prices prices), $conns connections | p99 **$port_p99_med ms** ($(verdict "$port_p99_med <= 20")), $port_rps_med req/s; pgbench p99 $pg_port_med ms | p99 ≤ 20 ms |
-| $(thousands "$big") prices, regions $region_orig → $region_dest, $big_days ($region_prices prices), $conns connections | p99 **$region_p99_med ms** ($(verdict "$region_p99_med <= 100")), $region_rps_med req/s; pgbench p99 $pg_region_med ms | p99 ≤ 100 ms |
+| $(thousands "$big") prices, cache off, ports $big_orig → $big_dest, $big_days ($port_prices prices), $conns connections | p99 **$port_p99_med ms** ($(verdict "$port_p99_med <= 20")), $port_rps_med req/s; pgbench p99 $pg_port_med ms | p99 ≤ 20 ms |
+| $(thousands "$big") prices, cache off, regions $region_orig → $region_dest, $big_days ($region_prices prices), $conns connections | p99 **$region_p99_med ms** ($(verdict "$region_p99_med <= 100")), $region_rps_med req/s; pgbench p99 $pg_region_med ms | p99 ≤ 100 ms |
 | ingest $(thousands "$ingest_rows") rows (the real dump's prices, cycled) into a copy of the real dump: \`psql \\copy\` (CSV) | $copy_med s | baseline |
 | same through \`POST /prices\`, \`text/csv\` | $csv_med s, **$csv_ratio×** ($(verdict "$csv_ratio <= 1.5")) | ≤ 1.5× |
 | same through \`POST /prices\`, \`application/json\` | $json_med s, $json_ratio× | context |
@@ -358,7 +377,7 @@ JSON access line per request).
 
 Plans (\`EXPLAIN\` of the statement's first execution): real dump: $real_plan;
 $(thousands "$big") prices, ports: $port_plan; regions: $region_plan.
-Rounds, real dump (pgbench tps, berth req/s): $(for i in "${!pg_tps[@]}"; do printf '(%s, %s) ' "${pg_tps[$i]}" "${berth_rps[$i]}"; done)
+Rounds, real dump (pgbench tps, berth req/s): cached $cached_rounds; cache off $uncached_rounds
 Rounds, $(thousands "$big") prices (p99 ms: ports, pgbench ports, regions, pgbench regions): $(for i in "${!port_p99[@]}"; do printf '(%s, %s, %s, %s) ' "${port_p99[$i]}" "${pg_port_p99[$i]}" "${region_p99[$i]}" "${pg_region_p99[$i]}"; done)
 Rounds, ingest (s: \\copy, CSV, JSON): $(for i in "${!copy_s[@]}"; do printf '(%s, %s, %s) ' "${copy_s[$i]}" "${csv_s[$i]}" "${json_s[$i]}"; done)
 Rounds, load (s: psql -f, berth): $(for i in "${!psql_load[@]}"; do printf '(%s, %s) ' "${psql_load[$i]}" "${berth_load[$i]}"; done)
