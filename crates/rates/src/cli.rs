@@ -118,6 +118,11 @@ async fn load_with_retries(
     file: &std::path::Path,
     replace: bool,
 ) -> anyhow::Result<load::LoadStats> {
+    // A loader answers no queries: no answers cache, no listening session.
+    let config = &Config {
+        cache_entries: 0,
+        ..config.clone()
+    };
     let mut pause = Duration::from_millis(500);
     for attempt in 1.. {
         let result = async {
