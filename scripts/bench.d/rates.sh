@@ -85,10 +85,10 @@ seconds_of() {
   python3 -c "print(f'{($t1 - $t0) / 1e9:.3f}')"
 }
 # Starts `berth serve rates` on a free port against database DB (sets port, server),
-# with answers cache of CACHE entries (default: berth's default; 0: off).
+# with CACHE MiB of answers cache (default: berth's default; 0: off).
 start_server() {
   port=$(free_port)
-  BERTH_RATES_CACHE_ENTRIES=${2:-10000} BERTH_RATES_DATABASE_URL=$(db_url "$1") \
+  BERTH_RATES_CACHE_MIB=${2:-32} BERTH_RATES_DATABASE_URL=$(db_url "$1") \
     "$bin" serve rates --rates-addr "127.0.0.1:$port" \
     >> "$work/berth.log" 2>&1 &
   server=$!
@@ -195,26 +195,37 @@ PY
 wrk_args=(-t2 "-c$conns" "-d$duration" --latency --timeout 60s)
 
 echo "==> loading the real dump ($dump): psql -f against berth rates load, $load_rounds rounds"
-psql_load=(); berth_load=()
+# Context: psql -f leaves no lane index and no statistics; "psql -f, then the same
+# CREATE INDEX and ANALYZE as berth" is the same end state by hand.
+finish_by_hand() {
+  psql -X -q -v ON_ERROR_STOP=1 -f "$dump" "$1" &&
+    psql -X -q -v ON_ERROR_STOP=1 "$1" \
+      -c 'CREATE INDEX prices_lane_day_idx ON prices (orig_code, dest_code, day)' \
+      -c 'ANALYZE regions, ports, prices'
+}
+psql_load=(); berth_load=(); hand_load=()
 for r in $(seq 1 "$load_rounds"); do
-  new_db "load_psql_$r"; new_db "load_berth_$r"
-  order=(psql berth)
-  if [ $((r % 2)) -eq 0 ]; then order=(berth psql); fi
+  new_db "load_psql_$r"; new_db "load_berth_$r"; new_db "load_hand_$r"
+  order=(psql berth hand)
+  if [ $((r % 2)) -eq 0 ]; then order=(hand berth psql); fi
   for tool in "${order[@]}"; do
-    if [ "$tool" = psql ]; then
-      p=$(seconds_of psql -X -q -v ON_ERROR_STOP=1 -f "$dump" "$(db_url "load_psql_$r")")
-    else
-      b=$(BERTH_RATES_DATABASE_URL=$(db_url "load_berth_$r") seconds_of "$bin" rates load "$dump")
-    fi
+    case $tool in
+      psql) p=$(seconds_of psql -X -q -v ON_ERROR_STOP=1 -f "$dump" "$(db_url "load_psql_$r")") ;;
+      hand) h=$(seconds_of finish_by_hand "$(db_url "load_hand_$r")") ;;
+      berth) b=$(BERTH_RATES_DATABASE_URL=$(db_url "load_berth_$r") seconds_of "$bin" rates load "$dump") ;;
+    esac
   done
-  echo "    round $r: psql -f $p s, berth rates load $b s"
-  psql_load+=("$p"); berth_load+=("$b")
+  echo "    round $r: psql -f $p s, berth rates load $b s, psql -f + index + analyze $h s"
+  psql_load+=("$p"); berth_load+=("$b"); hand_load+=("$h")
 done
 real_prices=$(prices_in load_berth_1)
 [ "$real_prices" = "$(prices_in load_psql_1)" ] || { echo "psql and berth loaded different prices" >&2; exit 1; }
 psql_load_med=$(median "${psql_load[@]}"); berth_load_med=$(median "${berth_load[@]}")
+hand_load_med=$(median "${hand_load[@]}")
 load_ratio=$(ratio "$berth_load_med" "$psql_load_med")
-echo "    median: psql -f $psql_load_med s, berth rates load $berth_load_med s, ratio $load_ratio ($real_prices prices)"
+hand_ratio=$(ratio "$berth_load_med" "$hand_load_med")
+echo "    median: psql -f $psql_load_med s, berth rates load $berth_load_med s, ratio $load_ratio;" \
+  "psql -f + index + analyze $hand_load_med s, ratio $hand_ratio ($real_prices prices)"
 real=load_berth_1
 
 echo "==> ingest of $ingest_rows rows: psql \\copy against POST /prices, $rounds rounds"
@@ -276,7 +287,7 @@ echo "    $real_orig -> $real_dest, $real_days: $real_lane_prices prices"
 real_rounds() {
   start_server "$real" "$1"
   real_url=$(rates_url "$real_orig" "$real_dest")
-  echo "==> warm-up (answers cache: $1 entries)"
+  echo "==> warm-up (answers cache: $1 MiB)"
   pgbench_rates "$real" "$real_orig" "$real_dest" >/dev/null
   wrk_report "$work/wrk.txt" "$real_url" -t2 "-c$conns" -d2s
   pg_tps=(); berth_rps=()
@@ -289,7 +300,7 @@ real_rounds() {
   done
   stop_server
 }
-real_rounds 10000
+real_rounds 32
 pg_med=$(median "${pg_tps[@]}"); berth_med=$(median "${berth_rps[@]}")
 rps_ratio=$(ratio "$berth_med" "$pg_med")
 cached_rounds=$(for i in "${!pg_tps[@]}"; do printf '(%s, %s) ' "${pg_tps[$i]}" "${berth_rps[$i]}"; done)
@@ -357,8 +368,8 @@ Command: \`scripts/bench rates\` (PostgreSQL $pg_version from \`scripts/testenv.
 berth sends (\`PG_RATES_SQL\` of crates/rates/src/store/mod.rs; origin, destination and days
 given with \`-D\`, since pgbench's \`\\set\` takes numbers only); $rounds rounds ($load_rounds for
 loads), alternated, medians). \`berth serve rates\` runs with its defaults (pool of 16,
-answers cache of 10000, JSON access line per request) except where the cache is said
-to be off (\`BERTH_RATES_CACHE_ENTRIES=0\`).
+answers cache of 32 MiB, JSON access line per request) except where the cache is said
+to be off (\`BERTH_RATES_CACHE_MIB=0\`).
 
 | measure | figure | target |
 |---|---|---|
@@ -374,13 +385,14 @@ to be off (\`BERTH_RATES_CACHE_ENTRIES=0\`).
 | same through \`POST /prices\`, \`application/json\` | $json_med s, $json_ratio× | context |
 | load the real dump into a fresh database: \`psql -f\` | $psql_load_med s | baseline |
 | same with \`berth rates load\` (one transaction; builds the index, checks the keys, analyzes) | $berth_load_med s, **$load_ratio×** ($(verdict "$load_ratio <= 2")) | ≤ 2× |
+| \`psql -f\`, then the same \`CREATE INDEX\` and \`ANALYZE\` (the state berth leaves, by hand) | $hand_load_med s: berth takes **$hand_ratio×** of it | context |
 
 Plans (\`EXPLAIN\` of the statement's first execution): real dump: $real_plan;
 $(thousands "$big") prices, ports: $port_plan; regions: $region_plan.
 Rounds, real dump (pgbench tps, berth req/s): cached $cached_rounds; cache off $uncached_rounds
 Rounds, $(thousands "$big") prices (p99 ms: ports, pgbench ports, regions, pgbench regions): $(for i in "${!port_p99[@]}"; do printf '(%s, %s, %s, %s) ' "${port_p99[$i]}" "${pg_port_p99[$i]}" "${region_p99[$i]}" "${pg_region_p99[$i]}"; done)
 Rounds, ingest (s: \\copy, CSV, JSON): $(for i in "${!copy_s[@]}"; do printf '(%s, %s, %s) ' "${copy_s[$i]}" "${csv_s[$i]}" "${json_s[$i]}"; done)
-Rounds, load (s: psql -f, berth): $(for i in "${!psql_load[@]}"; do printf '(%s, %s) ' "${psql_load[$i]}" "${berth_load[$i]}"; done)
+Rounds, load (s: psql -f, berth, psql -f + index + analyze): $(for i in "${!psql_load[@]}"; do printf '(%s, %s, %s) ' "${psql_load[$i]}" "${berth_load[$i]}" "${hand_load[$i]}"; done)
 Times are wall clock of the whole command (process start included). wrk, pgbench, berth
 and PostgreSQL share the same two cores.
 MD

@@ -120,7 +120,7 @@ async fn load_with_retries(
 ) -> anyhow::Result<load::LoadStats> {
     // A loader answers no queries: no answers cache, no listening session.
     let config = &Config {
-        cache_entries: 0,
+        cache_mib: 0,
         ..config.clone()
     };
     let mut pause = Duration::from_millis(500);

@@ -129,15 +129,15 @@ pub struct Config {
         value_parser = clap::value_parser!(u32).range(1..=1000)
     )]
     pub max_connections: u32,
-    /// Most `GET /rates` answers kept in memory (PostgreSQL only; 0: none). Every change
-    /// to the tables, from any writer, empties it (`NOTIFY rates_changed`).
+    /// Memory for cached `GET /rates` answers, in MiB (PostgreSQL only; 0: no cache).
+    /// Every change to the tables, from any writer, empties it (`NOTIFY rates_changed`).
     #[arg(
-        id = "rates-cache-entries",
-        long = "rates-cache-entries",
-        env = "BERTH_RATES_CACHE_ENTRIES",
-        default_value_t = 10_000
+        id = "rates-cache-mib",
+        long = "rates-cache-mib",
+        env = "BERTH_RATES_CACHE_MIB",
+        default_value_t = 32
     )]
-    pub cache_entries: u64,
+    pub cache_mib: u64,
 }
 
 impl Config {
@@ -152,7 +152,7 @@ impl Config {
             ingest_max_rows: 100_000,
             ingest_max_bytes: 16 * 1024 * 1024,
             max_connections: 8,
-            cache_entries: 1_000,
+            cache_mib: 4,
         }
     }
 
@@ -174,7 +174,7 @@ pub async fn open_store(config: &Config, common: &Common) -> anyhow::Result<Arc<
         config.database_url(common)?.as_ref(),
         &common.data_dir,
         config.max_connections,
-        config.cache_entries,
+        config.cache_mib.saturating_mul(1024 * 1024),
     )
     .await
 }

@@ -40,6 +40,10 @@ const RELISTEN_AFTER: Duration = Duration::from_millis(500);
 
 type Key = (String, String, NaiveDate, NaiveDate);
 
+/// Bytes an entry costs beyond its codes and days (key, value and the cache's own
+/// bookkeeping, roughly).
+const ENTRY_OVERHEAD: usize = 160;
+
 /// Day totals by lookup, each tagged with the generation it was computed in.
 pub struct Answers {
     entries: moka::sync::Cache<Key, (u64, Arc<[DayTotal]>)>,
@@ -65,10 +69,20 @@ pub struct Ticket {
 }
 
 impl Answers {
-    /// An empty cache of at most `capacity` answers, not live until [`listen`] is.
-    pub fn new(capacity: u64) -> Self {
+    /// An empty cache holding at most about `bytes` of answers, not live until
+    /// [`listen`] is.
+    pub fn new(bytes: u64) -> Self {
         Self {
-            entries: moka::sync::Cache::new(capacity),
+            entries: moka::sync::Cache::builder()
+                .max_capacity(bytes)
+                .weigher(|key: &Key, (_, totals): &(u64, Arc<[DayTotal]>)| {
+                    let size = ENTRY_OVERHEAD
+                        + key.0.len()
+                        + key.1.len()
+                        + std::mem::size_of_val::<[DayTotal]>(totals);
+                    u32::try_from(size).unwrap_or(u32::MAX)
+                })
+                .build(),
             generation: AtomicU64::new(0),
             live: AtomicBool::new(false),
         }
@@ -169,5 +183,98 @@ pub async fn listen(pool: PgPool, answers: Weak<Answers>) {
             }
         }
         tokio::time::sleep(RELISTEN_AFTER).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(orig: &str) -> Lookup {
+        Lookup {
+            date_from: NaiveDate::from_ymd_opt(2021, 1, 1).unwrap(),
+            date_to: NaiveDate::from_ymd_opt(2021, 1, 31).unwrap(),
+            orig_code: orig.to_owned(),
+            dest_code: "BEANR".to_owned(),
+        }
+    }
+
+    fn month(count: i64) -> Arc<[DayTotal]> {
+        (1..=31)
+            .map(|d| DayTotal {
+                day: NaiveDate::from_ymd_opt(2021, 1, d).unwrap(),
+                count,
+                sum: count * 1000,
+            })
+            .collect()
+    }
+
+    fn live(bytes: u64) -> Answers {
+        let answers = Answers::new(bytes);
+        answers.set_live(true);
+        answers
+    }
+
+    #[test]
+    fn nothing_is_cached_until_live() {
+        let answers = Answers::new(1 << 20);
+        assert!(matches!(answers.get(&lookup("CNCWN")), Err(None)));
+    }
+
+    #[test]
+    fn an_answer_is_served_until_the_tables_change() {
+        let answers = live(1 << 20);
+        let Err(Some(ticket)) = answers.get(&lookup("CNCWN")) else {
+            panic!("a miss first")
+        };
+        answers.put(ticket, month(3));
+        assert_eq!(answers.get(&lookup("CNCWN")).unwrap()[0].count, 3);
+        assert!(
+            answers.get(&lookup("CNSGH")).is_err(),
+            "another lookup is a miss"
+        );
+        answers.changed();
+        assert!(matches!(answers.get(&lookup("CNCWN")), Err(Some(_))));
+    }
+
+    #[test]
+    fn an_answer_computed_across_a_change_is_never_served() {
+        let answers = live(1 << 20);
+        let Err(Some(ticket)) = answers.get(&lookup("CNCWN")) else {
+            panic!("a miss first")
+        };
+        // The query ran while the tables changed: its answer may predate the change.
+        answers.changed();
+        answers.put(ticket, month(3));
+        assert!(matches!(answers.get(&lookup("CNCWN")), Err(Some(_))));
+    }
+
+    #[test]
+    fn losing_the_listener_stops_the_cache_and_forgets_it() {
+        let answers = live(1 << 20);
+        let Err(Some(ticket)) = answers.get(&lookup("CNCWN")) else {
+            panic!("a miss first")
+        };
+        answers.put(ticket, month(3));
+        answers.set_live(false);
+        assert!(matches!(answers.get(&lookup("CNCWN")), Err(None)));
+        answers.set_live(true);
+        assert!(matches!(answers.get(&lookup("CNCWN")), Err(Some(_))));
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bytes() {
+        let budget = 64 * 1024;
+        let answers = live(budget);
+        for i in 0..1_000 {
+            if let Err(Some(ticket)) = answers.get(&lookup(&format!("P{i:04}"))) {
+                answers.put(ticket, month(i));
+            }
+        }
+        answers.entries.run_pending_tasks();
+        let one = ENTRY_OVERHEAD + 5 + 5 + 31 * std::mem::size_of::<DayTotal>();
+        assert!(answers.entries.weighted_size() <= budget);
+        assert!(answers.entries.entry_count() <= budget / one as u64);
+        assert!(answers.entries.entry_count() > 0);
     }
 }

@@ -148,11 +148,11 @@ pub async fn open(
     url: Option<&Secret>,
     data_dir: &Path,
     max_connections: u32,
-    cache_entries: u64,
+    cache_bytes: u64,
 ) -> anyhow::Result<Arc<dyn Store>> {
     match url {
         Some(url) => Ok(Arc::new(
-            postgres::PgStore::connect(url.expose(), max_connections, cache_entries).await?,
+            postgres::PgStore::connect(url.expose(), max_connections, cache_bytes).await?,
         )),
         None => Ok(Arc::new(
             sqlite::SqliteStore::open(&data_dir.join("rates.db"), max_connections).await?,

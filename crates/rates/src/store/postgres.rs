@@ -49,12 +49,12 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connects and runs the migrations. The query pool connects on demand. With
-    /// `cache_entries` above 0, up to that many answers are cached (see [`answers`]),
-    /// which needs a running tokio runtime for the change listener.
+    /// `cache_bytes` above 0, answers are cached in about that much memory (see
+    /// [`answers`]), which needs a running tokio runtime for the change listener.
     pub async fn connect(
         url: &str,
         max_connections: u32,
-        cache_entries: u64,
+        cache_bytes: u64,
     ) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(url).context("parsing the rates database URL")?;
         let write = PgPoolOptions::new()
@@ -66,8 +66,8 @@ impl PgStore {
             .run(&write)
             .await
             .context("migrating the rates PostgreSQL database")?;
-        let (answers, listener) = if cache_entries > 0 {
-            let answers = Arc::new(Answers::new(cache_entries));
+        let (answers, listener) = if cache_bytes > 0 {
+            let answers = Arc::new(Answers::new(cache_bytes));
             let session = PgPoolOptions::new()
                 .max_connections(1)
                 .connect_lazy_with(options.clone());

@@ -274,7 +274,7 @@ async fn queries_survive_the_server_ending_their_sessions() {
 
     // Without the answers cache, so that every request reaches the pool.
     let config = Config {
-        cache_entries: 0,
+        cache_mib: 0,
         ..Config::for_tests()
     };
     let app = tree_app(Kind::Postgres, config).await;
