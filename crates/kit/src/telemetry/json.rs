@@ -194,15 +194,16 @@ fn push_str(out: &mut String, s: &str) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::{Arc, Mutex};
 
     use tracing_subscriber::{fmt::MakeWriter, layer::SubscriberExt};
 
     use super::*;
 
+    /// A log output that keeps what it is given (shared by the telemetry tests).
     #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
+    pub(in crate::telemetry) struct Capture(pub(in crate::telemetry) Arc<Mutex<Vec<u8>>>);
 
     impl std::io::Write for Capture {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

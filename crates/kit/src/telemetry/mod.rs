@@ -108,27 +108,12 @@ mod tests {
 
     /// What a subscriber built on `filter(spec)` lets through, one line per event.
     fn logged_with(spec: &str) -> String {
-        use std::sync::{Arc, Mutex};
-
-        #[derive(Clone, Default)]
-        struct Capture(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Capture {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-
-        let capture = Capture::default();
-        let sink = capture.clone();
+        let capture = json::tests::Capture::default();
         let subscriber = tracing_subscriber::registry()
             .with(filter(spec).unwrap())
             .with(
                 fmt::layer()
-                    .with_writer(move || sink.clone())
+                    .with_writer(capture.clone())
                     .without_time()
                     .with_ansi(false),
             );

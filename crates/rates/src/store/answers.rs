@@ -8,7 +8,7 @@
 //! - a statement-level trigger on `prices`, `ports` and `regions` (migration 0002)
 //!   sends `NOTIFY rates_changed` in the writing transaction, whoever writes (another
 //!   replica, `berth rates load`, `psql`); PostgreSQL delivers it at commit;
-//! - [`listen`] holds a `LISTEN rates_changed` session and moves the cache to a new
+//! - [`Listened`] holds a `LISTEN rates_changed` session and moves the cache to a new
 //!   generation on each notification;
 //! - the cache is only used while that session is up. When it drops, caching stops at
 //!   once (notifications could be missed) and resumes, on a new generation, once
@@ -21,7 +21,7 @@
 
 use std::{
     sync::{
-        Arc, Weak,
+        Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
@@ -70,7 +70,7 @@ pub struct Ticket {
 
 impl Answers {
     /// An empty cache holding at most about `bytes` of answers, not live until
-    /// [`listen`] is.
+    /// it is [`Listened`].
     pub fn new(bytes: u64) -> Self {
         Self {
             entries: moka::sync::Cache::builder()
@@ -135,9 +135,38 @@ impl Answers {
     }
 }
 
+/// An [`Answers`] cache and the task that keeps it listening; dropping it stops the
+/// task.
+#[derive(Debug)]
+pub struct Listened {
+    answers: Arc<Answers>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Listened {
+    /// A cache of about `bytes`, listening on a connection of `session` (needs a
+    /// running tokio runtime).
+    pub fn start(session: PgPool, bytes: u64) -> Self {
+        let answers = Arc::new(Answers::new(bytes));
+        let listener = tokio::spawn(listen(session, Arc::clone(&answers)));
+        Self { answers, listener }
+    }
+
+    /// The cache.
+    pub fn answers(&self) -> &Answers {
+        &self.answers
+    }
+}
+
+impl Drop for Listened {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
 /// Keeps `LISTEN rates_changed` open on a connection of `pool`, moving `answers` to a
-/// new generation on each notification, until `answers` is dropped.
-pub async fn listen(pool: PgPool, answers: Weak<Answers>) {
+/// new generation on each notification. Runs until aborted ([`Listened`]).
+async fn listen(pool: PgPool, answers: Arc<Answers>) {
     loop {
         let session = async {
             let mut listener = PgListener::connect_with(&pool).await?;
@@ -147,39 +176,25 @@ pub async fn listen(pool: PgPool, answers: Weak<Answers>) {
             listener.listen(CHANNEL).await?;
             Ok::<_, sqlx::Error>(listener)
         };
-        let mut listener = match session.await {
-            Ok(listener) => listener,
+        match session.await {
+            Ok(mut listener) => {
+                answers.set_live(true);
+                let lost = loop {
+                    match listener.try_recv().await {
+                        Ok(Some(_)) => answers.changed(),
+                        // `Ok(None)`: the session dropped.
+                        Ok(None) => break None,
+                        Err(e) => break Some(e.to_string()),
+                    }
+                };
+                tracing::warn!(
+                    error = lost,
+                    "lost the rates change notifications; answers are not cached until they are back"
+                );
+                answers.set_live(false);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot listen for rates changes; answers are not cached");
-                tokio::time::sleep(RELISTEN_AFTER).await;
-                if answers.strong_count() == 0 {
-                    return;
-                }
-                continue;
-            }
-        };
-        let Some(live) = answers.upgrade() else {
-            return;
-        };
-        live.set_live(true);
-        drop(live);
-        loop {
-            let event = listener.try_recv().await;
-            let Some(answers) = answers.upgrade() else {
-                return;
-            };
-            match event {
-                Ok(Some(_)) => answers.changed(),
-                // `Ok(None)`: the session dropped.
-                lost => {
-                    let error = lost.err().map(|e| e.to_string());
-                    tracing::warn!(
-                        error,
-                        "lost the rates change notifications; answers are not cached until they are back"
-                    );
-                    answers.set_live(false);
-                    break;
-                }
             }
         }
         tokio::time::sleep(RELISTEN_AFTER).await;
@@ -209,6 +224,15 @@ mod tests {
             .collect()
     }
 
+    /// The ticket of a lookup that must be a miss.
+    fn miss(answers: &Answers, orig: &str) -> Ticket {
+        match answers.get(&lookup(orig)) {
+            Err(Some(ticket)) => ticket,
+            Ok(_) => panic!("{orig}: a hit, not a miss"),
+            Err(None) => panic!("{orig}: the cache is not live"),
+        }
+    }
+
     fn live(bytes: u64) -> Answers {
         let answers = Answers::new(bytes);
         answers.set_live(true);
@@ -224,9 +248,7 @@ mod tests {
     #[test]
     fn an_answer_is_served_until_the_tables_change() {
         let answers = live(1 << 20);
-        let Err(Some(ticket)) = answers.get(&lookup("CNCWN")) else {
-            panic!("a miss first")
-        };
+        let ticket = miss(&answers, "CNCWN");
         answers.put(ticket, month(3));
         assert_eq!(answers.get(&lookup("CNCWN")).unwrap()[0].count, 3);
         assert!(
@@ -234,32 +256,28 @@ mod tests {
             "another lookup is a miss"
         );
         answers.changed();
-        assert!(matches!(answers.get(&lookup("CNCWN")), Err(Some(_))));
+        miss(&answers, "CNCWN");
     }
 
     #[test]
     fn an_answer_computed_across_a_change_is_never_served() {
         let answers = live(1 << 20);
-        let Err(Some(ticket)) = answers.get(&lookup("CNCWN")) else {
-            panic!("a miss first")
-        };
+        let ticket = miss(&answers, "CNCWN");
         // The query ran while the tables changed: its answer may predate the change.
         answers.changed();
         answers.put(ticket, month(3));
-        assert!(matches!(answers.get(&lookup("CNCWN")), Err(Some(_))));
+        miss(&answers, "CNCWN");
     }
 
     #[test]
     fn losing_the_listener_stops_the_cache_and_forgets_it() {
         let answers = live(1 << 20);
-        let Err(Some(ticket)) = answers.get(&lookup("CNCWN")) else {
-            panic!("a miss first")
-        };
+        let ticket = miss(&answers, "CNCWN");
         answers.put(ticket, month(3));
         answers.set_live(false);
         assert!(matches!(answers.get(&lookup("CNCWN")), Err(None)));
         answers.set_live(true);
-        assert!(matches!(answers.get(&lookup("CNCWN")), Err(Some(_))));
+        miss(&answers, "CNCWN");
     }
 
     #[test]
@@ -267,9 +285,8 @@ mod tests {
         let budget = 64 * 1024;
         let answers = live(budget);
         for i in 0..1_000 {
-            if let Err(Some(ticket)) = answers.get(&lookup(&format!("P{i:04}"))) {
-                answers.put(ticket, month(i));
-            }
+            let ticket = miss(&answers, &format!("P{i:04}"));
+            answers.put(ticket, month(i));
         }
         answers.entries.run_pending_tasks();
         let one = ENTRY_OVERHEAD + 5 + 5 + 31 * std::mem::size_of::<DayTotal>();

@@ -12,7 +12,8 @@
 //! is run again on another connection ([`PgStore::read`]), as many times as the pool
 //! may hold dead ones.
 //!
-//! Answers are cached and forgotten on every change to the tables: see [`answers`].
+//! Answers are cached and forgotten on every change to the tables: see
+//! [`super::answers`].
 
 use std::{collections::HashSet, str::FromStr, sync::Arc};
 
@@ -24,9 +25,7 @@ use sqlx::{
 };
 
 use super::{
-    Backend, KNOWN_SQL, LoadTx, PG_RATES_SQL, Store,
-    answers::{self, Answers},
-    first_unknown_port,
+    Backend, KNOWN_SQL, LoadTx, PG_RATES_SQL, Store, answers::Listened, first_unknown_port,
 };
 use crate::{
     Error,
@@ -38,19 +37,15 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct PgStore {
     read: PgPool,
-    /// Most connections the query pool holds: how many dead ones a read may meet.
-    read_size: u32,
-    /// Cached answers, when enabled.
-    answers: Option<Arc<Answers>>,
-    /// Stops the change listener when the last clone of the store goes.
-    _listener: Option<Arc<AbortOnDrop>>,
+    /// Cached answers, when enabled; the listener stops with the last clone.
+    cache: Option<Arc<Listened>>,
     write: PgPool,
 }
 
 impl PgStore {
     /// Connects and runs the migrations. The query pool connects on demand. With
     /// `cache_bytes` above 0, answers are cached in about that much memory (see
-    /// [`answers`]), which needs a running tokio runtime for the change listener.
+    /// [`super::answers`]), which needs a running tokio runtime for the change listener.
     pub async fn connect(
         url: &str,
         max_connections: u32,
@@ -66,27 +61,17 @@ impl PgStore {
             .run(&write)
             .await
             .context("migrating the rates PostgreSQL database")?;
-        let (answers, listener) = if cache_bytes > 0 {
-            let answers = Arc::new(Answers::new(cache_bytes));
+        let cache = (cache_bytes > 0).then(|| {
             let session = PgPoolOptions::new()
                 .max_connections(1)
                 .connect_lazy_with(options.clone());
-            let task = tokio::spawn(answers::listen(session, Arc::downgrade(&answers)));
-            (Some(answers), Some(Arc::new(AbortOnDrop(task))))
-        } else {
-            (None, None)
-        };
+            Arc::new(Listened::start(session, cache_bytes))
+        });
         let read = PgPoolOptions::new()
             .max_connections(max_connections)
             .test_before_acquire(false)
             .connect_lazy_with(options.options([("default_transaction_read_only", "on")]));
-        Ok(Self {
-            read,
-            read_size: max_connections,
-            answers,
-            _listener: listener,
-            write,
-        })
+        Ok(Self { read, cache, write })
     }
 
     /// The day totals of `lookup`, from the database.
@@ -121,26 +106,17 @@ impl PgStore {
         Q: Fn(PgPool) -> F,
         F: Future<Output = Result<T, sqlx::Error>>,
     {
+        let most = self.read.options().get_max_connections();
         let mut tries = 0;
         loop {
             match query(self.read.clone()).await {
-                Err(e) if tries < self.read_size && broken_connection(&e) => {
+                Err(e) if tries < most && broken_connection(&e) => {
                     tries += 1;
                     tracing::debug!(error = %e, tries, "a pooled connection was broken; reading again");
                 }
                 other => return other,
             }
         }
-    }
-}
-
-/// Aborts a task when dropped.
-#[derive(Debug)]
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -224,9 +200,10 @@ impl Store for PgStore {
     }
 
     async fn day_totals(&self, lookup: &Lookup) -> Result<Vec<DayTotal>, sqlx::Error> {
-        let Some(answers) = &self.answers else {
+        let Some(cache) = &self.cache else {
             return self.query_day_totals(lookup).await;
         };
+        let answers = cache.answers();
         match answers.get(lookup) {
             Ok(hit) => Ok(hit.to_vec()),
             Err(ticket) => {
@@ -271,8 +248,8 @@ impl Store for PgStore {
         tx.commit().await?;
         // This process's clients read their own writes at once; other replicas
         // follow the notification.
-        if let Some(answers) = &self.answers {
-            answers.changed();
+        if let Some(cache) = &self.cache {
+            cache.answers().changed();
         }
         Ok(rows.len() as u64)
     }

@@ -265,13 +265,32 @@ conformance!(real_dump_matches_a_plain_aggregation, |kind| async move {
     );
 });
 
+/// Has the server end every session on the app's database (as a restart would);
+/// returns how many it ended.
+async fn end_sessions(app: &helpers::TestApp) -> usize {
+    use sqlx::Connection as _;
+
+    let url = app.db.url.as_deref().expect("a PostgreSQL test");
+    let database = url.rsplit('/').next().unwrap();
+    let mut admin = sqlx::PgConnection::connect(&testkit::pg::admin_url())
+        .await
+        .unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(database)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    ended.len()
+}
+
 /// The query pool does not ping a connection before each query. Connections whose
 /// sessions the server ended (terminated here, as a restart would) must cost a retry
 /// on another connection, not a failed request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_survive_the_server_ending_their_sessions() {
-    use sqlx::Connection as _;
-
     // Without the answers cache, so that every request reaches the pool.
     let config = Config {
         cache_mib: 0,
@@ -291,20 +310,8 @@ async fn queries_survive_the_server_ending_their_sessions() {
     assert_eq!(expected.1["rates"][1]["count"], 15);
     assert!(first.iter().all(|answer| *answer == expected));
 
-    let url = app.db.url.clone().expect("a PostgreSQL test");
-    let database = url.rsplit('/').next().unwrap().to_owned();
-    let mut admin = sqlx::PgConnection::connect(&testkit::pg::admin_url())
-        .await
-        .unwrap();
-    let ended: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = $1 AND pid <> pg_backend_pid()",
-    )
-    .bind(&database)
-    .fetch_all(&mut admin)
-    .await
-    .unwrap();
-    assert!(ended.len() >= 2, "{} sessions ended", ended.len());
+    let ended = end_sessions(&app).await;
+    assert!(ended >= 2, "{ended} sessions ended");
 
     for _ in 0..3 {
         let after = futures::future::join_all((0..6).map(|_| app.rates(&params))).await;
@@ -378,18 +385,7 @@ async fn cached_answers_follow_every_writer() {
     assert_eq!(count_on(&app, "mid", "EEEEE", "2021-01-01").await, 5);
 
     // Every session ended, the listener's too; a change made meanwhile is seen.
-    let database = url.rsplit('/').next().unwrap().to_owned();
-    let mut admin = sqlx::PgConnection::connect(&testkit::pg::admin_url())
-        .await
-        .unwrap();
-    sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = $1 AND pid <> pg_backend_pid()",
-    )
-    .bind(&database)
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    assert!(end_sessions(&app).await >= 1);
     let mut elsewhere = sqlx::PgConnection::connect(&url).await.unwrap();
     sqlx::query("DELETE FROM prices WHERE orig_code = 'DDDDD'")
         .execute(&mut elsewhere)
