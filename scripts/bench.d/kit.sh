@@ -29,12 +29,12 @@ trap cleanup EXIT
 
 kit_port=$(free_port); bare_port=$(free_port); quiet_port=$(free_port)
 BERTH_LOG_FORMAT=json RUST_LOG=info "$bin" serve clock --clock-addr "127.0.0.1:$kit_port" > "$work/berth.log" 2>&1 &
-pids+=($!)
+pids+=($!); kit_pid=$!
 # The same, with the per-request access line switched off (every other layer stays).
 BERTH_LOG_FORMAT=json RUST_LOG=info,berth::access=off "$bin" serve clock --clock-addr "127.0.0.1:$quiet_port" > "$work/quiet.log" 2>&1 &
 pids+=($!)
 "$bare" "127.0.0.1:$bare_port" > "$work/bare.log" 2>&1 &
-pids+=($!)
+pids+=($!); bare_pid=$!
 wait_http "http://127.0.0.1:$kit_port/healthcheck"
 wait_http "http://127.0.0.1:$bare_port/clock?mirror_time=12:22"
 wait_http "http://127.0.0.1:$quiet_port/healthcheck"
@@ -42,13 +42,23 @@ wait_http "http://127.0.0.1:$quiet_port/healthcheck"
   || { echo "the two servers answer differently" >&2; exit 1; }
 
 wrk_args=(-t2 "-c$conns" "-d$duration" --latency)
-bare_rps=(); kit_rps=(); quiet_rps=()
+bare_rps=(); kit_rps=(); quiet_rps=(); bare_us=(); kit_us=()
+# The server's own CPU time (user + system, clock ticks) and its CPU per request over a
+# round: steadier than requests/s on a machine whose other tenants take cycles.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+secs=${duration%s}
+us_per_request() { python3 -c "print(f'{($2 - $1) / $hz * 1e6 / ($3 * $secs):.2f}')"; }
 echo "==> warm-up"
 wrk_rps "http://127.0.0.1:$bare_port/clock?mirror_time=12:22" -t2 "-c$conns" -d2s >/dev/null
 wrk_rps "http://127.0.0.1:$kit_port/clock?mirror_time=12:22" -t2 "-c$conns" -d2s >/dev/null
 for r in $(seq 1 "$rounds"); do
+  c0=$(cpu_ticks "$bare_pid")
   b=$(wrk_rps "http://127.0.0.1:$bare_port/clock?mirror_time=12:22" "${wrk_args[@]}")
+  bare_us+=("$(us_per_request "$c0" "$(cpu_ticks "$bare_pid")" "$b")")
+  c0=$(cpu_ticks "$kit_pid")
   k=$(wrk_rps "http://127.0.0.1:$kit_port/clock?mirror_time=12:22" "${wrk_args[@]}")
+  kit_us+=("$(us_per_request "$c0" "$(cpu_ticks "$kit_pid")" "$k")")
   q=$(wrk_rps "http://127.0.0.1:$quiet_port/clock?mirror_time=12:22" "${wrk_args[@]}")
   echo "    round $r: bare $b req/s, kit $k req/s, kit without access line $q req/s"
   bare_rps+=("$b"); kit_rps+=("$k"); quiet_rps+=("$q")
@@ -101,9 +111,10 @@ Command: \`scripts/bench kit\` (wrk $(wrk --version 2>&1 | head -1 | awk '{print
 
 | measure | figure | target |
 |---|---|---|
-| bare axum handler, \`GET /clock\` | $bare_med req/s | baseline |
+| bare axum handler, \`GET /clock\` (same allocator as berth: jemalloc) | $bare_med req/s | baseline |
 | \`berth serve clock\` (every kit layer, JSON log line per request) | $kit_med req/s | |
 | kit / bare | **$ratio** (the kit costs $cost%) | ≥ 0.75 |
+| server CPU per request (user + system, \`/proc/PID/stat\`): bare / kit | $(median "${bare_us[@]}") µs / $(median "${kit_us[@]}") µs | context |
 | same, access line off (\`RUST_LOG=info,berth::access=off\`) | $quiet_med req/s, **$quiet_ratio** of bare | |
 | exec → first 200 on \`/healthcheck\` (10 starts) | median $start_med ms, max $start_max ms | ≤ 100 ms |
 | idle resident memory (10 starts) | median $rss_med MiB, max $rss_max MiB | < 15 MiB |

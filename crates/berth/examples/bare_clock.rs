@@ -3,10 +3,16 @@
 //! `scripts/bench` runs it beside `berth serve clock` to price the kit's middleware.
 //!
 //! Usage: `bare_clock [ADDR]` (default `127.0.0.1:18081`).
+//!
+//! It uses berth's allocator (jemalloc), so that the comparison prices the layers, not
+//! the allocator.
 
 use axum::{Json, Router, extract::Query, http::StatusCode, routing::get};
 use clock::{http::ClockAnswer, time::DialTime};
 use serde::Deserialize;
+
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Deserialize)]
 struct Q {

@@ -2,19 +2,25 @@
 //!
 //! Layers, outermost first:
 //!
-//! 1. set `x-request-id` (kept when the client sent one, else a new UUID);
-//! 2. trace: a span per request with service, method, route template and request id,
-//!    and one log line when the response is sent (status, latency);
-//! 3. echo `x-request-id` on the response;
-//! 4. request metrics (by route template), and problem+json for every error response
-//!    that is not JSON already;
-//! 5. a panic becomes a 500 problem+json;
-//! 6. body size limit (413);
-//! 7. request timeout (503). The handler is polled before its deadline is armed, so a
+//! 1. [`Observe`], the kit's per-request work in one layer: set `x-request-id` (kept
+//!    when the client sent one, else a new UUID); a span per request with service,
+//!    method, route template and request id; problem+json for every error response
+//!    that is not JSON already; request metrics (by route template); one log line when
+//!    the response is ready (status, latency); the request id echoed on the response.
+//!    One layer and one boxed future instead of five stacked ones: each layer of a
+//!    router is a clone of the service below it and a future of its own per request,
+//!    and together they cost more than the bare handler they wrapped;
+//! 2. a panic becomes a 500 problem+json;
+//! 3. body size limit (413);
+//! 4. request timeout (503). The handler is polled before its deadline is armed, so a
 //!    request answered without waiting never registers a timer: a timer per request
 //!    wakes the runtime's driver thread and costs a fifth of a small handler's rate.
 
-use std::time::Duration;
+use std::{
+    convert::Infallible,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
 
 use axum::{
     BoxError, Router,
@@ -22,16 +28,12 @@ use axum::{
     error_handling::HandleErrorLayer,
     extract::{DefaultBodyLimit, MatchedPath, Request},
     http::{HeaderName, HeaderValue, StatusCode, header},
-    middleware::{self, Next},
     response::{IntoResponse, Response},
 };
+use futures::future::BoxFuture;
 use tower::ServiceBuilder;
-use tower_http::{
-    catch_panic::CatchPanicLayer,
-    limit::RequestBodyLimitLayer,
-    request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
-    trace::TraceLayer,
-};
+use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer};
+use tracing::Instrument as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
@@ -109,58 +111,118 @@ pub fn with_layers(
     timeout: Duration,
     body_limit: usize,
 ) -> Router {
-    let trace = TraceLayer::new_for_http()
-        .make_span_with(move |req: &Request| {
-            let matched = req.extensions().get::<MatchedPath>();
-            let request_id = req
-                .headers()
-                .get(&REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let span = tracing::info_span!(
-                target: "berth::request",
-                "request",
-                service,
-                method = req.method().as_str(),
-                route = matched.map_or("unmatched", MatchedPath::as_str),
-                request_id,
-                path = tracing::field::Empty,
-            );
-            // The template says it all for matched routes; keep the raw path (bounded)
-            // only where it is the one clue: unknown routes.
-            if matched.is_none() {
-                let path = req.uri().path();
-                let cut = path.char_indices().nth(256).map_or(path.len(), |(i, _)| i);
-                span.record("path", &path[..cut]);
-            }
-            span
-        })
-        .on_request(())
-        .on_response(|res: &Response, latency: Duration, _: &tracing::Span| {
-            tracing::info!(
-                target: "berth::access",
-                status = res.status().as_u16(),
-                latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-                "request"
-            );
-        })
-        .on_failure(());
-
     // One `Router::layer` call: the stack is boxed once per route, not once per layer.
     router.layer(
         ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(REQUEST_ID, NewRequestId))
-            .layer(trace)
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(middleware::from_fn(move |req: Request, next: Next| {
-                observe(service, req, next)
-            }))
+            .layer(Observe { service })
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(RequestBodyLimitLayer::new(body_limit))
             .layer(DefaultBodyLimit::max(body_limit))
             .layer(HandleErrorLayer::new(timed_out))
             .layer(tower::timeout::TimeoutLayer::new(timeout)),
     )
+}
+
+/// The kit's per-request work (see the module docs), as a layer.
+#[derive(Debug, Clone, Copy)]
+struct Observe {
+    service: &'static str,
+}
+
+impl<S> tower::Layer<S> for Observe {
+    type Service = Observed<S>;
+
+    fn layer(&self, inner: S) -> Observed<S> {
+        Observed {
+            inner,
+            service: self.service,
+        }
+    }
+}
+
+/// The service of [`Observe`].
+#[derive(Debug, Clone)]
+struct Observed<S> {
+    inner: S,
+    service: &'static str,
+}
+
+impl<S> tower::Service<Request> for Observed<S>
+where
+    S: tower::Service<Request, Error = Infallible> + Send + 'static,
+    S::Response: IntoResponse,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let start = Instant::now();
+        let id = if let Some(id) = req.headers().get(&REQUEST_ID) {
+            id.clone()
+        } else {
+            let id = new_request_id();
+            req.headers_mut().insert(REQUEST_ID, id.clone());
+            id
+        };
+        let method = req.method().clone();
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let span = request_span(self.service, &req, &id, route.as_ref());
+        let inner = {
+            let _entered = span.enter();
+            self.inner.call(req)
+        };
+        let service = self.service;
+        Box::pin(
+            async move {
+                let Ok(response) = inner.await;
+                let mut response = problemize(response.into_response()).await;
+                let elapsed = start.elapsed();
+                let status = response.status().as_u16();
+                kit_metrics::record((service, method, route, status), elapsed);
+                tracing::info!(
+                    target: "berth::access",
+                    status,
+                    latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+                    "request"
+                );
+                response.headers_mut().insert(REQUEST_ID, id);
+                Ok(response)
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// The span of one request: every line logged while it is handled carries its fields.
+fn request_span(
+    service: &'static str,
+    req: &Request,
+    id: &HeaderValue,
+    route: Option<&MatchedPath>,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: "berth::request",
+        "request",
+        service,
+        method = req.method().as_str(),
+        route = route.map_or("unmatched", MatchedPath::as_str),
+        request_id = id.to_str().unwrap_or(""),
+        path = tracing::field::Empty,
+    );
+    // The template says it all for matched routes; keep the raw path (bounded) only
+    // where it is the one clue: unknown routes.
+    if route.is_none() {
+        let path = req.uri().path();
+        let cut = path.char_indices().nth(256).map_or(path.len(), |(i, _)| i);
+        span.record("path", &path[..cut]);
+    }
+    span
 }
 
 /// The answer to a request that hit the timeout: 503. The routes below the timeout
@@ -176,19 +238,12 @@ async fn timed_out(error: BoxError) -> Problem {
     }
 }
 
-/// Makes a random (v4) UUID the id of a request that came without one.
-///
-/// tower-http's `MakeRequestUuid` goes through `Display` and a `String` and parses
-/// that back into a header value; this writes the 36 characters into a stack buffer.
-#[derive(Debug, Clone, Copy)]
-struct NewRequestId;
-
-impl MakeRequestId for NewRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
-        HeaderValue::from_str(text).ok().map(RequestId::new)
-    }
+/// A random (v4) UUID, the id of a request that came without one: the 36 characters
+/// are written into a stack buffer, not a `String`.
+fn new_request_id() -> HeaderValue {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(text).expect("a UUID is a valid header value")
 }
 
 async fn not_found(req: Request) -> Problem {
@@ -228,20 +283,6 @@ fn is_json(value: Option<&HeaderValue>) -> bool {
             let m = m.trim();
             m == "application/json" || m.ends_with("+json")
         })
-}
-
-/// Records the request metrics and maps error bodies to problem+json (one middleware,
-/// to keep the per-request cost low).
-async fn observe(service: &'static str, req: Request, next: Next) -> Response {
-    let start = kit_metrics::now();
-    let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let response = problemize(next.run(req).await).await;
-    kit_metrics::record(
-        (service, method, route, response.status().as_u16()),
-        start.elapsed(),
-    );
-    response
 }
 
 /// Turns every error response that is not JSON (axum's rejections, tower's 408/413,

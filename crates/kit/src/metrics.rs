@@ -6,10 +6,7 @@
 //! route template such as `/get/{id}`, or `unmatched`) and `status`. Services record
 //! their own metrics with the [`metrics`] crate's macros; they all land here.
 
-use std::{
-    sync::{Mutex, OnceLock},
-    time::Instant,
-};
+use std::sync::{Mutex, OnceLock};
 
 use axum::{
     extract::MatchedPath,
@@ -177,9 +174,4 @@ pub(crate) fn record(key: Key, elapsed: std::time::Duration) {
         handles.count.increment(1);
         handles.duration.record(elapsed.as_secs_f64());
     });
-}
-
-/// Start time of a request, for [`record`].
-pub(crate) fn now() -> Instant {
-    Instant::now()
 }

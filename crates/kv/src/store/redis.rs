@@ -71,7 +71,10 @@ impl RedisStore {
         let client = Client::open(info).map_err(SetupError::Url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
+            // No response timeout of the connection's own: `run` bounds every command
+            // already, and a second timer per command costs a request a registration
+            // in the runtime's timer wheel for nothing.
+            .set_response_timeout(None)
             // Fail fast while Redis is down: one attempt per command; the next command
             // tries again.
             .set_number_of_retries(0)

@@ -143,10 +143,21 @@ fn copy_text<T>(rows: &[T], mut fields: impl FnMut(&T, &mut String)) -> String {
 
 fn price_line(p: &Price, buf: &mut String) {
     use std::fmt::Write as _;
+
+    use chrono::Datelike as _;
     escape_copy_field_into(buf, Some(&p.orig_code));
     buf.push('\t');
     escape_copy_field_into(buf, Some(&p.dest_code));
-    let _ = write!(buf, "\t{}\t{}", p.day.format("%Y-%m-%d"), p.price);
+    // Not `day.format(...)`: chrono interprets its format string for every row, a
+    // tenth of a load's time on the Rust side.
+    let _ = write!(
+        buf,
+        "\t{:04}-{:02}-{:02}\t{}",
+        p.day.year(),
+        p.day.month(),
+        p.day.day(),
+        p.price
+    );
 }
 
 async fn copy_in(
@@ -337,7 +348,7 @@ impl LoadTx for PgLoad {
              ALTER TABLE prices
                  ADD CONSTRAINT prices_orig_code_fkey FOREIGN KEY (orig_code) REFERENCES ports (code),
                  ADD CONSTRAINT prices_dest_code_fkey FOREIGN KEY (dest_code) REFERENCES ports (code);
-             ANALYZE regions, ports, prices;",
+             ANALYZE regions, ports, prices (orig_code, dest_code, day);",
         )
         .await?;
         self.tx.commit().await

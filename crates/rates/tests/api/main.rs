@@ -662,6 +662,44 @@ conformance!(
     }
 );
 
+/// A dump that fits in memory is stored in lane order (`orig_code, dest_code, day`,
+/// codes by bytes), the order of the index every query uses: the index build finds
+/// its input sorted, and a lane's prices share pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loader_stores_prices_in_lane_order() {
+    let app = spawn_app(Kind::Postgres).await;
+    let (full, _) = generated_and_truncated(20_000);
+    let stats = load_text(app.store.as_ref(), &full).await.unwrap();
+    assert_eq!(stats.prices, 20_000);
+    let pool = sqlx::PgPool::connect(app.db.url.as_deref().unwrap())
+        .await
+        .unwrap();
+    let stored: Vec<(String, String, chrono::NaiveDate)> =
+        sqlx::query_as("SELECT orig_code, dest_code, day FROM prices ORDER BY ctid")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stored.len(), 20_000);
+    assert!(
+        stored.is_sorted(),
+        "the table is not in lane order (first lanes: {:?})",
+        &stored[..3]
+    );
+    // The file's own order was another one: the loader sorted them.
+    let block = &full[full.find("COPY public.prices").unwrap()..];
+    let in_file: Vec<(&str, &str)> = block
+        .lines()
+        .skip(1)
+        .take_while(|l| *l != "\\.")
+        .map(|l| {
+            let mut f = l.split('\t');
+            (f.next().unwrap(), f.next().unwrap())
+        })
+        .collect();
+    assert_eq!(in_file.len(), 20_000);
+    assert!(!in_file.is_sorted());
+}
+
 conformance!(the_loader_names_the_line_of_bad_data, |kind| async move {
     let app = spawn_app(kind).await;
     let good = tree_dump();

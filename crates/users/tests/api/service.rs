@@ -194,3 +194,114 @@ async fn the_postgres_schema_is_its_own() {
         "{err}"
     );
 }
+
+/// Has the server end every session on the database of `url` (as a restart would);
+/// returns how many it ended.
+async fn end_sessions(url: &str) -> usize {
+    use sqlx::Connection as _;
+
+    let database = url.rsplit('/').next().unwrap();
+    let mut admin = sqlx::PgConnection::connect(&testkit::pg::admin_url())
+        .await
+        .unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(database)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    ended.len()
+}
+
+/// Pooled sessions are not tested before every use. When the server ended them while
+/// they sat in the pool, a read runs again on a fresh one and a write tests its
+/// connection first: no request fails, and no write runs twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_survive_the_server_ending_the_pooled_sessions() {
+    let url = testkit::pg::fresh_database().await;
+    let store = users::store::postgres::PgStore::connect(&url, 4)
+        .await
+        .unwrap();
+    let app =
+        crate::helpers::spawn_with(std::sync::Arc::new(store), Tokens::parse(TOKEN), None).await;
+    let alice = app.create_user("alice", 100).await;
+    let bob = app.create_user("bob", 0).await;
+    // Several at once, so that the pool holds several sessions.
+    let lists = futures::future::join_all((0..6).map(|_| app.get_json("/user"))).await;
+    let expected = lists[0].clone();
+    assert_eq!(expected.0, 200);
+    assert_eq!(expected.1.as_array().unwrap().len(), 2);
+    assert!(lists.iter().all(|l| *l == expected));
+
+    let ended = end_sessions(&url).await;
+    assert!(ended >= 2, "{ended} sessions ended");
+    let lists = futures::future::join_all((0..6).map(|_| app.get_json("/user"))).await;
+    assert!(lists.iter().all(|l| *l == expected), "{lists:?}");
+
+    end_sessions(&url).await;
+    let moved = app
+        .transfer(&json!({"from": alice, "to": bob, "amount": 30}), None)
+        .await;
+    assert_eq!(moved.status(), 201, "{:?}", moved.text().await);
+    end_sessions(&url).await;
+    let carol = app
+        .post("/user", &json!({"name": "carol", "coins": 5}))
+        .await;
+    assert_eq!(carol.status(), 201);
+    // Exactly one transfer, exactly once.
+    assert_eq!(app.coins(alice).await, 70);
+    assert_eq!(app.coins(bob).await, 30);
+    assert_eq!(app.ledger(alice).await.len(), 1);
+    assert_eq!(app.all_users().await.len(), 3);
+}
+
+/// A request dropped while its statement runs (a client gone, a timeout) leaves its
+/// session mid-statement or mid-transaction. The next use of that session, the only
+/// one of a pool of one, must still see the right answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_abandoned_mid_statement_is_cleaned_before_its_next_use() {
+    use users::{
+        model::{NewUser, Page},
+        store::Store as _,
+    };
+
+    let url = testkit::pg::fresh_database().await;
+    let store = users::store::postgres::PgStore::connect(&url, 1)
+        .await
+        .unwrap();
+    for (name, coins) in [("alice", 10), ("bob", 20)] {
+        store
+            .create_user(&NewUser {
+                name: name.into(),
+                coins,
+            })
+            .await
+            .unwrap();
+    }
+    let page = Page {
+        after: None,
+        limit: 10,
+    };
+    for _ in 0..3 {
+        // Abandon a listing and a ledger read (a transaction) after their first poll.
+        {
+            let list = store.list_users(page);
+            tokio::pin!(list);
+            // Pending, almost always: an answer can only be there already when the
+            // thread was held up between sending the statement and reading.
+            let _ = futures::poll!(&mut list);
+        }
+        {
+            let ledger = store.ledger(1, page);
+            tokio::pin!(ledger);
+            let _ = futures::poll!(&mut ledger);
+        }
+        let users = store.list_users(page).await.unwrap();
+        let names: Vec<_> = users.iter().map(|u| (u.name.as_str(), u.coins)).collect();
+        assert_eq!(names, [("alice", 10), ("bob", 20)]);
+        assert_eq!(store.user(2).await.unwrap().unwrap().coins, 20);
+        assert_eq!(store.ledger(1, page).await.unwrap(), Some(vec![]));
+    }
+}
