@@ -15,12 +15,12 @@ ARG RUST_IMAGE=docker.io/library/rust:1.95-slim-bookworm
 # "build" (compile in the image) or "prebuilt" (package $PREBUILT_DIR/berth).
 ARG BINARY_FROM=build
 
-# ---- toolchain: musl target, C compiler for the bundled SQLite, cargo-chef ----
+# ---- toolchain: musl target, C compiler and make (bundled SQLite, jemalloc), cargo-chef ----
 FROM ${RUST_IMAGE} AS chef
 ARG CARGO_CHEF_VERSION=0.1.71
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends musl-tools ca-certificates \
+ && apt-get install -y --no-install-recommends musl-tools make ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && rustup target add x86_64-unknown-linux-musl \
  && cargo install --locked cargo-chef --version "${CARGO_CHEF_VERSION}"
