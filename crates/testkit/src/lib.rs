@@ -12,6 +12,8 @@
 //! - [`redis_env`]: the shared Redis' URLs per user, and a unique key namespace per test.
 //! - [`redis_server`]: [`redis_server::RedisServer`], a Redis of a test's own, started
 //!   from the shipped `deploy/redis` config, that the test can SIGKILL and restart.
+//! - [`http`]: [`http::raw_exchange`], HTTP over a bare socket, for requests a client
+//!   library would not send as they are (a large announced body that never comes).
 
 use std::fmt::Write as _;
 
@@ -242,5 +244,40 @@ pub mod redis_server {
         fn drop(&mut self) {
             self.kill9();
         }
+    }
+}
+
+/// HTTP over a bare socket.
+pub mod http {
+    use std::{net::SocketAddr, time::Duration};
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// Sends `request` (raw bytes: head and whatever body) on a new connection and
+    /// returns what comes back until the server closes it, a JSON body has ended, or
+    /// 2 s pass.
+    ///
+    /// For a body over a limit, a test sends only the head with its `content-length`:
+    /// the server answers 413 from the announced length, while a client still writing
+    /// megabytes may see the connection close under it (a broken pipe, not an answer).
+    ///
+    /// # Panics
+    /// When the connection cannot be made or the request not written.
+    pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(request).await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, conn.read(&mut chunk)).await {
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.ends_with(b"}") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&buf).into_owned()
     }
 }

@@ -14,8 +14,9 @@
 //! pool, which sends a round trip of its own (a `Sync`) every time a connection goes
 //! back, and by default another before it is handed out: a `GET /user` was three
 //! round trips, one of them the query. Here a session remembers whether its last use
-//! finished; only one that did not (a dropped request, an error, a transaction left
-//! open) is tested, and so cleaned up, before its next use. A read whose connection
+//! finished; only one that did not (a dropped request, an error) is tested, and so
+//! cleaned up, before its next use. Every use is one statement and none opens an
+//! explicit transaction, so a dropped request never leaves one open. A read whose connection
 //! the server ended meanwhile runs again on another; a write, which must never run
 //! twice, tests its connection first instead.
 
@@ -26,7 +27,7 @@ use async_trait::async_trait;
 use deadpool::managed::{self, Metrics, Object, PoolError, RecycleResult};
 use futures::future::BoxFuture;
 use sqlx::{
-    Connection as _, Row as _,
+    Connection as _, FromRow as _, Row as _,
     postgres::{PgConnectOptions, PgConnection, PgRow},
 };
 
@@ -109,9 +110,9 @@ impl managed::Manager for Sessions {
     }
 
     /// A clean session is handed out as it is. An unclean one is tested first: the
-    /// round trip also reads whatever an abandoned statement left unread and sends a
-    /// pending `ROLLBACK` (sqlx queues one when a transaction is dropped); a failure
-    /// discards it.
+    /// round trip also reads whatever an abandoned statement left unread; a failure
+    /// discards it. Every use is a single statement outside any explicit transaction,
+    /// so an abandoned one cannot leave the server mid-transaction.
     async fn recycle(&self, session: &mut Session, _: &Metrics) -> RecycleResult<sqlx::Error> {
         if !session.clean {
             session.conn.ping().await?;
@@ -380,46 +381,47 @@ impl Store for PgStore {
     }
 
     async fn ledger(&self, user: i64, page: Page) -> Result<Option<Vec<Transfer>>> {
-        // One REPEATABLE READ transaction: the user's existence and the page see the
-        // same snapshot.
         Ok(self
             .read(|conn| Box::pin(ledger_page(conn, user, page)))
             .await?)
     }
 }
 
-/// The ledger page of [`Store::ledger`], in a transaction of its own on `conn`.
+/// The ledger page of [`Store::ledger`] in one statement, so the user's existence and
+/// the page see one snapshot without an explicit transaction (a request dropped
+/// mid-way can then never leave its session inside one): no row when the user does not
+/// exist, one row of nulls when it has no transfers on this page, else one row per
+/// transfer.
 async fn ledger_page(
     conn: &mut PgConnection,
     user: i64,
     page: Page,
 ) -> Result<Option<Vec<Transfer>>, sqlx::Error> {
-    let mut tx = conn.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
-        .bind(user)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if exists.is_none() {
-        tx.rollback().await?;
-        return Ok(None);
-    }
-    let rows: Vec<Transfer> = sqlx::query_as(&format!(
-        "SELECT {TRANSFER_COLUMNS} FROM ( \
-           (SELECT {TRANSFER_COLUMNS} FROM transfers \
-             WHERE from_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3) \
-           UNION ALL \
-           (SELECT {TRANSFER_COLUMNS} FROM transfers \
-             WHERE to_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3) \
-         ) t ORDER BY id DESC LIMIT $3"
+    let rows = sqlx::query(&format!(
+        "SELECT t.* FROM (SELECT id FROM users WHERE id = $1) u \
+         LEFT JOIN LATERAL ( \
+           SELECT {TRANSFER_COLUMNS} FROM ( \
+             (SELECT {TRANSFER_COLUMNS} FROM transfers \
+               WHERE from_id = u.id AND id < $2 ORDER BY id DESC LIMIT $3) \
+             UNION ALL \
+             (SELECT {TRANSFER_COLUMNS} FROM transfers \
+               WHERE to_id = u.id AND id < $2 ORDER BY id DESC LIMIT $3) \
+           ) x ORDER BY id DESC LIMIT $3 \
+         ) t ON true"
     ))
     .bind(user)
     .bind(page.after.unwrap_or(i64::MAX))
     .bind(i64::from(page.limit))
-    .fetch_all(&mut *tx)
+    .fetch_all(conn)
     .await?;
-    tx.commit().await?;
-    Ok(Some(rows))
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut transfers = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<i64>, _>("id")?.is_some() {
+            transfers.push(Transfer::from_row(row)?);
+        }
+    }
+    Ok(Some(transfers))
 }

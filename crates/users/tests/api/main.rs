@@ -206,15 +206,14 @@ async fn refuses_bad_users_and_stores_nothing(backend: Backend) {
         .unwrap();
     problem(r, 415).await;
     // Too large: the kit's body limit answers 413 from the announced length, before any
-    // of the body is read. (A client still writing 3 MiB may see the connection close
-    // under it, so this one speaks HTTP over a bare socket and sends no body at all.)
+    // of the body is read, so only the head is sent (see `raw_exchange`).
     let head = format!(
         "POST /user HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {TOKEN}\r\n\
          content-type: application/json\r\ncontent-length: {}\r\n\r\n",
         app.addr,
         3 * 1024 * 1024
     );
-    let answer = raw_exchange(app.addr, head.as_bytes()).await;
+    let answer = testkit::http::raw_exchange(app.addr, head.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("application/problem+json"), "{answer}");
 
@@ -656,25 +655,4 @@ async fn readiness_checks_the_database(backend: Backend) {
             .any(|l| l.starts_with("http_requests_total{") && l.contains(r#"route="/user""#)),
         "{metrics}"
     );
-}
-
-/// Sends `request` on a new connection and reads what comes back until the server
-/// closes it or 2 s pass.
-async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-    conn.write_all(request).await.unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
-    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, conn.read(&mut chunk)).await {
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.ends_with(b"}") {
-            break;
-        }
-    }
-    String::from_utf8_lossy(&buf).into_owned()
 }
