@@ -19,8 +19,8 @@ ensure_cmd wrk wrk
 ensure_cmd curl curl
 echo "==> building release binaries"
 cargo build --release -q -p berth --bin berth --example bare_clock
-bin=target/release/berth
-bare=target/release/examples/bare_clock
+bin=$(release_dir)/berth
+bare=$(release_dir)/examples/bare_clock
 
 work=$(mktemp -d)
 pids=()

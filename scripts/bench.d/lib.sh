@@ -1,6 +1,13 @@
 # shellcheck shell=bash
 # Helpers shared by the benchmarks (sourced).
 
+# The release build's directory (CARGO_TARGET_DIR when set, as cargo does).
+release_dir() {
+  local t=${CARGO_TARGET_DIR:-target}
+  [[ $t == /* ]] || t=$PWD/$t
+  printf '%s/release\n' "$t"
+}
+
 # A free TCP port on 127.0.0.1.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

@@ -28,7 +28,7 @@ ensure_cmd curl curl
 ensure_cmd redis-benchmark redis-tools
 echo "==> building the release binary"
 cargo build --release -q -p berth -j2
-bin=target/release/berth
+bin=$(release_dir)/berth
 
 work=$(mktemp -d)
 chmod 755 "$work"  # the postgres user of testenv.sh must reach $work/env

@@ -38,7 +38,7 @@ ensure_cmd curl curl
 ensure_cmd pgbench postgresql-client-15  # pgbench and psql
 echo "==> building the release binary"
 cargo build --release -q -p berth -j2
-bin=$PWD/target/release/berth
+bin=$(release_dir)/berth
 load_avg=$(cut -d' ' -f1-3 /proc/loadavg)
 
 work=$(mktemp -d)

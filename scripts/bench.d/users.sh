@@ -7,7 +7,10 @@
 #    connections, rounds alternated so that noise hits both alike. For context, pgbench
 #    also runs the function's statements spelled out in a BEGIN ... COMMIT
 #    (lock both rows in id order, two UPDATEs, the ledger INSERT): one round trip each;
-#  - latency of `GET /user` (the BENCH_USERS users, one page) at the same connections.
+#  - latency of `GET /user` (the BENCH_USERS users, one page) at the same connections,
+#    with the default read pool (4 sessions) and, in the same rounds, through a second
+#    berth on the same database whose read pool has as many sessions as the write pool
+#    (16: one pool for everything, as before the pools were split).
 # Knobs: BENCH_CONNECTIONS (32), BENCH_DURATION (10s), BENCH_ROUNDS (3), BENCH_USERS (100).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,7 +28,7 @@ ensure_cmd curl curl
 ensure_cmd pgbench postgresql-client-15  # pgbench and psql
 echo "==> building the release binary"
 cargo build --release -q -p berth -j2
-bin=target/release/berth
+bin=$(release_dir)/berth
 
 work=$(mktemp -d)
 chmod 755 "$work"  # the postgres user of testenv.sh must reach $work/env
@@ -49,7 +52,15 @@ BERTH_DATA_DIR="$work/data" BERTH_API_TOKENS="$token" BERTH_LOG_FORMAT=json RUST
   > "$work/berth.log" 2>&1 &
 pids+=($!)
 base="http://127.0.0.1:$port"
+wide_port=$(free_port)
+BERTH_DATA_DIR="$work/data-wide" BERTH_API_TOKENS="$token" BERTH_LOG_FORMAT=json RUST_LOG=info \
+  BERTH_USERS_READ_POOL_SIZE=16 \
+  "$bin" serve users --users-addr "127.0.0.1:$wide_port" --users-database-url "$pg_url" \
+  > "$work/berth-wide.log" 2>&1 &
+pids+=($!)
+wide="http://127.0.0.1:$wide_port"
 wait_http "$base/healthcheck"
+wait_http "$wide/healthcheck"
 
 # psql and pgbench see the tables as berth does (search_path = its schema berth_users).
 in_schema() { PGOPTIONS='-c search_path=berth_users' "$@"; }
@@ -148,20 +159,26 @@ echo "==> GET /user latency"
 in_schema psql -qX "$pg_url" -c 'VACUUM (ANALYZE)' -c 'CHECKPOINT'
 curl -fsS "$base/user" | python3 -c "import json,sys; n=len(json.load(sys.stdin)); assert n == $nusers, n"
 wrk_report "$work/list.txt" "$base/user" -t2 "-c$conns" -d2s
+wrk_report "$work/wide.txt" "$wide/user" -t2 "-c$conns" -d2s
 # /livez (no store, tiny body) in the same rounds: the noise floor of this machine.
-list_p99=(); list_p50=(); list_rps=(); livez_p99=(); livez_rps=()
+list_p99=(); list_p50=(); list_rps=(); livez_p99=(); livez_rps=(); wide_p99=(); wide_rps=()
 for r in $(seq 1 "$rounds"); do
   wrk_report "$work/list.txt" "$base/user" "${wrk_args[@]}" --latency
   list_p50+=("$(report_ms "$work/list.txt" 50)"); list_p99+=("$(report_ms "$work/list.txt" 99)")
   list_rps+=("$(report_rps "$work/list.txt")")
   wrk_report "$work/livez.txt" "$base/livez" "${wrk_args[@]}" --latency
   livez_p99+=("$(report_ms "$work/livez.txt" 99)"); livez_rps+=("$(report_rps "$work/livez.txt")")
+  wrk_report "$work/wide.txt" "$wide/user" "${wrk_args[@]}" --latency
+  wide_p99+=("$(report_ms "$work/wide.txt" 99)"); wide_rps+=("$(report_rps "$work/wide.txt")")
   echo "    round $r: GET /user ${list_rps[-1]} req/s, p50 ${list_p50[-1]} ms, p99 ${list_p99[-1]} ms;" \
-    "GET /livez ${livez_rps[-1]} req/s, p99 ${livez_p99[-1]} ms"
+    "GET /livez ${livez_rps[-1]} req/s, p99 ${livez_p99[-1]} ms;" \
+    "GET /user, read pool 16: ${wide_rps[-1]} req/s, p99 ${wide_p99[-1]} ms"
 done
 p99_med=$(median "${list_p99[@]}"); p50_med=$(median "${list_p50[@]}"); list_med=$(median "${list_rps[@]}")
 livez_p99_med=$(median "${livez_p99[@]}"); livez_med=$(median "${livez_rps[@]}")
-echo "    median: GET /user $list_med req/s, p50 $p50_med ms, p99 $p99_med ms; GET /livez $livez_med req/s, p99 $livez_p99_med ms"
+wide_p99_med=$(median "${wide_p99[@]}"); wide_med=$(median "${wide_rps[@]}")
+echo "    median: GET /user $list_med req/s, p50 $p50_med ms, p99 $p99_med ms; GET /livez $livez_med req/s, p99 $livez_p99_med ms;" \
+  "read pool 16: $wide_med req/s, p99 $wide_p99_med ms"
 
 verdict() { python3 -c "print('met' if $1 else '**missed**')"; }
 cat > "$work/section.md" <<MD
@@ -182,11 +199,12 @@ through them during the rounds).
 | berth \`POST /transfers\` (JSON, bearer token, random pairs; pool of 16, the default) | $berth_med transfers/s | |
 | berth / pgbench | **$ratio** ($(verdict "$ratio >= 0.6")) | ≥ 0.60 |
 | pgbench: the function's statements spelled out in \`BEGIN\` … \`COMMIT\` (6 round trips) | $spelled_med tps (berth is **$spelled_ratio** of it) | context |
-| \`GET /user\` ($nusers users, one page) | $list_med req/s, p50 $p50_med ms, p99 **$p99_med ms** ($(verdict "$p99_med <= 5")) | p99 ≤ 5 ms |
+| \`GET /user\` ($nusers users, one page; read pool of 4, the default) | $list_med req/s, p50 $p50_med ms, p99 **$p99_med ms** ($(verdict "$p99_med <= 5")) | p99 ≤ 5 ms |
 | \`GET /livez\` (no store; the noise floor), same rounds | $livez_med req/s, p99 $livez_p99_med ms | context |
+| \`GET /user\` through a second berth whose read pool has 16 sessions (one pool for all, as before the split), same rounds | $wide_med req/s, p99 $wide_p99_med ms | context |
 
 Rounds (pgbench, berth, spelled out): $(for i in "${!pg_tps[@]}"; do printf '(%s, %s, %s) ' "${pg_tps[$i]}" "${berth_tps[$i]}" "${spelled_tps[$i]}"; done)
-\`GET /user\` rounds (req/s, p99 ms; then /livez): $(for i in "${!list_rps[@]}"; do printf '(%s, %s; %s, %s) ' "${list_rps[$i]}" "${list_p99[$i]}" "${livez_rps[$i]}" "${livez_p99[$i]}"; done)
+\`GET /user\` rounds (req/s, p99 ms; then /livez; then read pool 16): $(for i in "${!list_rps[@]}"; do printf '(%s, %s; %s, %s; %s, %s) ' "${list_rps[$i]}" "${list_p99[$i]}" "${livez_rps[$i]}" "${livez_p99[$i]}" "${wide_rps[$i]}" "${wide_p99[$i]}"; done)
 After the run the coins add up ($ledger transfers in the ledger). wrk, pgbench, berth and
 PostgreSQL share the same two cores.
 MD

@@ -78,7 +78,8 @@ pub struct Config {
         env = "BERTH_USERS_DATABASE_URL_FILE"
     )]
     pub database_url_file: Option<PathBuf>,
-    /// Most PostgreSQL connections the users service opens.
+    /// Most PostgreSQL connections the users service opens for writes (new users,
+    /// transfers): a transfer waits on its commit's flush, so many at once share one.
     #[arg(id = "users-pool-size", 
         long = "users-pool-size",
         env = "BERTH_USERS_POOL_SIZE",
@@ -86,6 +87,17 @@ pub struct Config {
         value_parser = clap::value_parser!(u32).range(1..=1000)
     )]
     pub pool_size: u32,
+    /// Most PostgreSQL connections the users service opens for reads (listings, a
+    /// user, a ledger), apart from the writes': a read is CPU work on the server, so
+    /// more of them at once than about twice its cores only queue in its scheduler
+    /// (the tail latency of every read grows) instead of in the pool.
+    #[arg(id = "users-read-pool-size", 
+        long = "users-read-pool-size",
+        env = "BERTH_USERS_READ_POOL_SIZE",
+        default_value_t = 4,
+        value_parser = clap::value_parser!(u32).range(1..=1000)
+    )]
+    pub read_pool_size: u32,
     /// Seed a few demo users into an empty SQLite store (never on PostgreSQL).
     #[arg(id = "users-seed-demo", 
         long = "users-seed-demo",
@@ -104,6 +116,7 @@ impl Config {
             database_url: None,
             database_url_file: None,
             pool_size: 16,
+            read_pool_size: 4,
             seed_demo: true,
         }
     }
@@ -133,7 +146,9 @@ pub async fn open_store(config: &Config, common: &Common) -> anyhow::Result<Arc<
     {
         Arc::new(store::sqlite::SqliteStore::open(path.as_ref(), config.seed_demo).await?)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Arc::new(store::postgres::PgStore::connect(url, config.pool_size).await?)
+        Arc::new(
+            store::postgres::PgStore::connect(url, config.pool_size, config.read_pool_size).await?,
+        )
     } else {
         anyhow::bail!(
             "the users database URL must start with postgres://, postgresql:// or sqlite:"

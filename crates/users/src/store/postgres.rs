@@ -16,7 +16,15 @@
 //! round trips, one of them the query. Here a session remembers whether its last use
 //! finished; only one that did not (a dropped request, an error) is tested, and so
 //! cleaned up, before its next use. Every use is one statement and none opens an
-//! explicit transaction, so a dropped request never leaves one open. A read whose connection
+//! explicit transaction, so a dropped request never leaves one open.
+//!
+//! Reads and writes have pools of their own. A read is CPU work on the server: a few
+//! sessions (`--users-read-pool-size`, 4) keep as many backends busy as the server
+//! has cores to run them, and the rest wait in the pool, in order, rather than in
+//! the server's scheduler, where a descheduled backend makes the tail of every
+//! read's latency. A write mostly waits for its commit to be flushed, which many
+//! share: it gets more (`--users-pool-size`, 16). And listings never wait behind a
+//! burst of transfers, nor transfers behind listings. A read whose connection
 //! the server ended meanwhile runs again on another; a write, which must never run
 //! twice, tests its connection first instead.
 
@@ -58,16 +66,18 @@ const LIST_USERS: &str = "SELECT array_agg(id), array_agg(name), array_agg(coins
 
 const TRANSFER_COLUMNS: &str = "id, from_id, to_id, amount, from_balance, to_balance, created_at";
 
-/// The PostgreSQL store.
+/// The PostgreSQL store: a pool of sessions for reads and one for writes.
 #[derive(Clone)]
 pub struct PgStore {
-    pool: managed::Pool<Sessions>,
+    reads: managed::Pool<Sessions>,
+    writes: managed::Pool<Sessions>,
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore")
-            .field("pool", &self.pool.status())
+            .field("reads", &self.reads.status())
+            .field("writes", &self.writes.status())
             .finish()
     }
 }
@@ -147,9 +157,9 @@ fn broken_connection(e: &sqlx::Error) -> bool {
 const WAIT: Duration = Duration::from_secs(5);
 
 impl PgStore {
-    /// Connects (at most `pool_size` connections), creates the schema if needed and
-    /// migrates it.
-    pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<Self> {
+    /// Connects (at most `write_pool` connections for writes and `read_pool` for
+    /// reads), creates the schema if needed and migrates it.
+    pub async fn connect(url: &str, write_pool: u32, read_pool: u32) -> anyhow::Result<Self> {
         let base = PgConnectOptions::from_str(url).context("parsing the users database URL")?;
         let mut conn = PgConnection::connect_with(&base)
             .await
@@ -172,19 +182,21 @@ impl PgStore {
             .await
             .context("migrating the users database")?;
         migrating.close().await.ok();
-        let pool = managed::Pool::builder(Sessions { options })
-            .max_size(usize::try_from(pool_size.max(1)).unwrap_or(usize::MAX))
+        let pool = |size: u32| {
+            managed::Pool::builder(Sessions {
+                options: options.clone(),
+            })
+            .max_size(usize::try_from(size.max(1)).unwrap_or(usize::MAX))
             .wait_timeout(Some(WAIT))
             .create_timeout(Some(WAIT))
             .runtime(deadpool::Runtime::Tokio1)
             .build()
-            .context("building the users connection pool")?;
-        Ok(Self { pool })
-    }
-
-    /// A session for a read. Its connection is not tested: see [`PgStore::read`].
-    async fn session(&self) -> Result<Object<Sessions>, sqlx::Error> {
-        self.pool.get().await.map_err(pool_error)
+            .context("building a users connection pool")
+        };
+        Ok(Self {
+            reads: pool(read_pool)?,
+            writes: pool(write_pool)?,
+        })
     }
 
     /// Runs the read `query` on a session; when its connection turns out to be broken
@@ -194,10 +206,10 @@ impl PgStore {
     where
         Q: for<'c> Fn(&'c mut PgConnection) -> BoxFuture<'c, Result<T, sqlx::Error>>,
     {
-        let most = self.pool.status().max_size;
+        let most = self.reads.status().max_size;
         let mut tries = 0;
         loop {
-            let mut session = self.session().await?;
+            let mut session = self.reads.get().await.map_err(pool_error)?;
             let result = query(session.start()).await;
             match session.finished(result) {
                 Err(e) if tries < most && broken_connection(&e) => {
@@ -213,10 +225,10 @@ impl PgStore {
     /// is never sent twice, so it must not find out that its connection was broken by
     /// sending itself.
     async fn tested_session(&self) -> Result<Object<Sessions>, sqlx::Error> {
-        let most = self.pool.status().max_size;
+        let most = self.writes.status().max_size;
         let mut tries = 0;
         loop {
-            let mut session = self.session().await?;
+            let mut session = self.writes.get().await.map_err(pool_error)?;
             let ping = session.start().ping().await;
             match session.finished(ping) {
                 Ok(()) => return Ok(session),

@@ -64,7 +64,7 @@ pub async fn fresh_store(backend: Backend) -> (Arc<dyn Store>, Option<tempfile::
         }
         Backend::Postgres => {
             let url = testkit::pg::fresh_database().await;
-            let store = PgStore::connect(&url, 16)
+            let store = PgStore::connect(&url, 16, 4)
                 .await
                 .expect("connect PostgreSQL");
             (Arc::new(store), None)

@@ -1,6 +1,8 @@
 //! The service as `berth serve` builds it: settings, the embedded default's demo users,
 //! the generated token, the store chosen by URL.
 
+use std::time::Duration;
+
 use clap::Parser;
 use kit::{auth::Tokens, config::Common};
 use serde_json::{Value, json};
@@ -20,6 +22,7 @@ fn settings_have_the_documented_defaults_and_names() {
     assert_eq!(cli.users.addr.to_string(), "0.0.0.0:8300");
     assert!(cli.users.database_url.is_none());
     assert_eq!(cli.users.pool_size, 16);
+    assert_eq!(cli.users.read_pool_size, 4);
     assert!(cli.users.seed_demo);
     let cli = Cli::try_parse_from([
         "x",
@@ -29,6 +32,8 @@ fn settings_have_the_documented_defaults_and_names() {
         "postgres://u:p@h/d",
         "--users-pool-size",
         "4",
+        "--users-read-pool-size",
+        "2",
         "--users-seed-demo",
         "false",
     ])
@@ -39,8 +44,10 @@ fn settings_have_the_documented_defaults_and_names() {
         "postgres://u:p@h/d"
     );
     assert_eq!(cli.users.pool_size, 4);
+    assert_eq!(cli.users.read_pool_size, 2);
     assert!(!cli.users.seed_demo);
     assert!(Cli::try_parse_from(["x", "--users-pool-size", "0"]).is_err());
+    assert!(Cli::try_parse_from(["x", "--users-read-pool-size", "0"]).is_err());
 }
 
 async fn serve(config: &Config, common: &Common) -> crate::helpers::TestApp {
@@ -156,7 +163,7 @@ async fn the_postgres_schema_is_its_own() {
     // Tables and migration history live in `berth_users`, so another service's
     // migrations in the same database cannot clash with them.
     let url = testkit::pg::fresh_database().await;
-    let _store = users::store::postgres::PgStore::connect(&url, 2)
+    let _store = users::store::postgres::PgStore::connect(&url, 2, 2)
         .await
         .unwrap();
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
@@ -173,7 +180,7 @@ async fn the_postgres_schema_is_its_own() {
         .collect();
     assert_eq!(tables, expected);
     // Connecting again (a restart) migrates nothing and keeps working.
-    users::store::postgres::PgStore::connect(&url, 2)
+    users::store::postgres::PgStore::connect(&url, 2, 2)
         .await
         .unwrap();
     // The CHECK refuses a negative balance even behind the code's back.
@@ -221,7 +228,7 @@ async fn end_sessions(url: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_survive_the_server_ending_the_pooled_sessions() {
     let url = testkit::pg::fresh_database().await;
-    let store = users::store::postgres::PgStore::connect(&url, 4)
+    let store = users::store::postgres::PgStore::connect(&url, 4, 4)
         .await
         .unwrap();
     let app =
@@ -268,7 +275,7 @@ async fn a_session_abandoned_mid_statement_is_cleaned_before_its_next_use() {
     };
 
     let url = testkit::pg::fresh_database().await;
-    let store = users::store::postgres::PgStore::connect(&url, 1)
+    let store = users::store::postgres::PgStore::connect(&url, 1, 1)
         .await
         .unwrap();
     for (name, coins) in [("alice", 10), ("bob", 20)] {
@@ -304,4 +311,101 @@ async fn a_session_abandoned_mid_statement_is_cleaned_before_its_next_use() {
         assert_eq!(store.user(2).await.unwrap().unwrap().coins, 20);
         assert_eq!(store.ledger(1, page).await.unwrap(), Some(vec![]));
     }
+}
+
+/// Reads and writes have pools of their own: with the only write session stuck behind
+/// a lock, reads still answer at once; and many reads at once use no more server
+/// sessions than the read pool has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_do_not_wait_behind_writes_and_keep_to_their_pool() {
+    use sqlx::Connection as _;
+
+    let url = testkit::pg::fresh_database().await;
+    let store = users::store::postgres::PgStore::connect(&url, 1, 2)
+        .await
+        .unwrap();
+    let app =
+        crate::helpers::spawn_with(std::sync::Arc::new(store), Tokens::parse(TOKEN), None).await;
+    let alice = app.create_user("alice", 100).await;
+    let bob = app.create_user("bob", 0).await;
+
+    // Another client holds a lock that blocks every write to users, not reads.
+    let mut locker = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("LOCK TABLE berth_users.users IN EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let app = std::sync::Arc::new(app);
+    let blocked = tokio::spawn({
+        let app = app.clone();
+        async move {
+            app.transfer(&json!({"from": alice, "to": bob, "amount": 30}), None)
+                .await
+                .status()
+        }
+    });
+    // The transfer is waiting on the lock, holding the only write session.
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let waiting = || async {
+        let mut admin = sqlx::PgConnection::connect(&testkit::pg::admin_url())
+            .await
+            .unwrap();
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+        )
+        .bind(&database)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap()
+    };
+    let start = std::time::Instant::now();
+    while waiting().await == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the transfer never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!blocked.is_finished());
+
+    // Reads answer meanwhile, well inside the pool's 5 s wait for a session.
+    let started = std::time::Instant::now();
+    let lists = futures::future::join_all((0..20).map(|_| app.get_json("/user"))).await;
+    assert!(
+        lists
+            .iter()
+            .all(|(status, users)| *status == 200 && users.as_array().unwrap().len() == 2)
+    );
+    assert_eq!(app.coins(alice).await, 100);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Sessions on the server: at most 2 for reads, 1 for writes (and the locker).
+    let mut admin = sqlx::PgConnection::connect(&testkit::pg::admin_url())
+        .await
+        .unwrap();
+    let sessions: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> $2",
+    )
+    .bind(&database)
+    .bind(
+        sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()")
+            .fetch_one(&mut locker)
+            .await
+            .unwrap(),
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(sessions <= 3, "{sessions} sessions");
+
+    // The lock released, the transfer goes through, once.
+    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+    assert_eq!(blocked.await.unwrap(), 201);
+    assert_eq!(app.coins(alice).await, 70);
+    assert_eq!(app.coins(bob).await, 30);
 }
