@@ -269,6 +269,21 @@ fn every_flag_documents_its_env_var_and_default() {
             .any(|o| first.contains(o));
         assert!(optional || block.contains("[default: "), "{block}");
     }
+    // `.env.example` lists every variable `serve` reads.
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.env.example"),
+    )
+    .unwrap();
+    let mut named = 0;
+    for (i, _) in serve.match_indices("[env: ") {
+        let name: String = serve[i + 6..]
+            .chars()
+            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        assert!(example.contains(&name), "{name} is not in .env.example");
+        named += 1;
+    }
+    assert!(named >= 30, "{named} variables in `serve --help`");
     let hc = help(&["healthcheck"]);
     assert!(hc.contains("BERTH_HEALTHCHECK_TIMEOUT"));
     let top = help(&[]);
