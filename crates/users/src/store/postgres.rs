@@ -419,7 +419,8 @@ async fn ledger_page(
              (SELECT {TRANSFER_COLUMNS} FROM transfers \
                WHERE to_id = u.id AND id < $2 ORDER BY id DESC LIMIT $3) \
            ) x ORDER BY id DESC LIMIT $3 \
-         ) t ON true"
+         ) t ON true \
+         ORDER BY t.id DESC"
     ))
     .bind(user)
     .bind(page.after.unwrap_or(i64::MAX))

@@ -202,24 +202,48 @@ async fn the_postgres_schema_is_its_own() {
     );
 }
 
+/// A connection to the server's admin database, to watch or end the sessions of a
+/// test's own database.
+async fn admin() -> sqlx::PgConnection {
+    use sqlx::Connection as _;
+
+    sqlx::PgConnection::connect(&testkit::pg::admin_url())
+        .await
+        .unwrap()
+}
+
+/// The database a `url` names.
+fn database_of(url: &str) -> &str {
+    url.rsplit('/').next().unwrap()
+}
+
 /// Has the server end every session on the database of `url` (as a restart would);
 /// returns how many it ended.
 async fn end_sessions(url: &str) -> usize {
-    use sqlx::Connection as _;
-
-    let database = url.rsplit('/').next().unwrap();
-    let mut admin = sqlx::PgConnection::connect(&testkit::pg::admin_url())
-        .await
-        .unwrap();
     let ended: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = $1 AND pid <> pg_backend_pid()",
     )
-    .bind(database)
-    .fetch_all(&mut admin)
+    .bind(database_of(url))
+    .fetch_all(&mut admin().await)
     .await
     .unwrap();
     ended.len()
+}
+
+/// How many sessions on the database of `url` there are, leaving out the backend
+/// `except`, those waiting on a lock only when `waiting_on_lock`.
+async fn count_sessions(url: &str, except: i32, waiting_on_lock: bool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> $2 \
+         AND (NOT $3 OR wait_event_type = 'Lock')",
+    )
+    .bind(database_of(url))
+    .bind(except)
+    .bind(waiting_on_lock)
+    .fetch_one(&mut admin().await)
+    .await
+    .unwrap()
 }
 
 /// Pooled sessions are not tested before every use. When the server ended them while
@@ -336,6 +360,10 @@ async fn reads_do_not_wait_behind_writes_and_keep_to_their_pool() {
         .execute(&mut locker)
         .await
         .unwrap();
+    let locker_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut locker)
+        .await
+        .unwrap();
     let app = std::sync::Arc::new(app);
     let blocked = tokio::spawn({
         let app = app.clone();
@@ -346,21 +374,8 @@ async fn reads_do_not_wait_behind_writes_and_keep_to_their_pool() {
         }
     });
     // The transfer is waiting on the lock, holding the only write session.
-    let database = url.rsplit('/').next().unwrap().to_owned();
-    let waiting = || async {
-        let mut admin = sqlx::PgConnection::connect(&testkit::pg::admin_url())
-            .await
-            .unwrap();
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
-        )
-        .bind(&database)
-        .fetch_one(&mut admin)
-        .await
-        .unwrap()
-    };
     let start = std::time::Instant::now();
-    while waiting().await == 0 {
+    while count_sessions(&url, locker_pid, true).await == 0 {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "the transfer never waited"
@@ -384,23 +399,8 @@ async fn reads_do_not_wait_behind_writes_and_keep_to_their_pool() {
         started.elapsed()
     );
 
-    // Sessions on the server: at most 2 for reads, 1 for writes (and the locker).
-    let mut admin = sqlx::PgConnection::connect(&testkit::pg::admin_url())
-        .await
-        .unwrap();
-    let sessions: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> $2",
-    )
-    .bind(&database)
-    .bind(
-        sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()")
-            .fetch_one(&mut locker)
-            .await
-            .unwrap(),
-    )
-    .fetch_one(&mut admin)
-    .await
-    .unwrap();
+    // Sessions on the server besides the locker: at most 2 for reads, 1 for writes.
+    let sessions = count_sessions(&url, locker_pid, false).await;
     assert!(sessions <= 3, "{sessions} sessions");
 
     // The lock released, the transfer goes through, once.
