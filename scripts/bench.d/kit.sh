@@ -4,6 +4,11 @@
 #    metrics, problem mapping, panic catcher, timeout, body limit) against a bare axum
 #    handler returning the same JSON (crates/berth/examples/bare_clock.rs), same wrk
 #    settings, rounds alternated so that noise hits both alike;
+#  - the same comparison with the load generator kept off the server's core (servers
+#    on CPU 1, wrk on CPU 0, `taskset`): on two shared cores every microsecond the
+#    server spends is also taken from wrk and adds preemptions and wake-up IPIs, so
+#    the shared figure prices the kit above its own CPU cost; pinned, it is closer
+#    to it;
 #  - time from exec of `berth serve clock` to its first 200 on /healthcheck;
 #  - resident memory of `berth serve clock` once idle.
 # Knobs: BENCH_CONNECTIONS (32), BENCH_DURATION (10s), BENCH_ROUNDS (3).
@@ -70,6 +75,27 @@ cost=$(python3 -c "print(f'{(1-$kit_med/$bare_med)*100:.1f}')")
 lines=$(wc -l < "$work/berth.log")
 echo "    median: bare $bare_med req/s, kit $kit_med req/s, ratio $ratio (kit costs $cost%); $lines log lines written"
 
+echo "==> pinned: servers on CPU 1, wrk on CPU 0"
+pin_bare_port=$(free_port); pin_kit_port=$(free_port)
+BERTH_LOG_FORMAT=json RUST_LOG=info taskset -c 1 "$bin" serve clock --clock-addr "127.0.0.1:$pin_kit_port" > "$work/pinned.log" 2>&1 &
+pids+=($!)
+taskset -c 1 "$bare" "127.0.0.1:$pin_bare_port" > "$work/pinned-bare.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$pin_kit_port/healthcheck"
+wait_http "http://127.0.0.1:$pin_bare_port/clock?mirror_time=12:22"
+pin_args=(-t1 "-c$conns" "-d$duration")
+pin_bare=(); pin_kit=()
+pinned_rps() { taskset -c 0 wrk "${pin_args[@]}" "$1" | awk '/^Requests\/sec:/ {print $2}'; }
+for r in $(seq 1 "$rounds"); do
+  b=$(pinned_rps "http://127.0.0.1:$pin_bare_port/clock?mirror_time=12:22")
+  k=$(pinned_rps "http://127.0.0.1:$pin_kit_port/clock?mirror_time=12:22")
+  echo "    pinned round $r: bare $b req/s, kit $k req/s"
+  pin_bare+=("$b"); pin_kit+=("$k")
+done
+pin_bare_med=$(median "${pin_bare[@]}"); pin_kit_med=$(median "${pin_kit[@]}")
+pin_ratio=$(python3 -c "print(f'{$pin_kit_med/$pin_bare_med:.3f}')")
+echo "    median, pinned: bare $pin_bare_med req/s, kit $pin_kit_med req/s, ratio $pin_ratio"
+
 echo "==> startup and idle memory"
 startup=$(python3 - "$bin" <<'PY'
 import os, socket, subprocess, sys, time, statistics
@@ -115,11 +141,13 @@ Command: \`scripts/bench kit\` (wrk $(wrk --version 2>&1 | head -1 | awk '{print
 | \`berth serve clock\` (every kit layer, JSON log line per request) | $kit_med req/s | |
 | kit / bare | **$ratio** (the kit costs $cost%) | ≥ 0.75 |
 | server CPU per request (user + system, \`/proc/PID/stat\`): bare / kit | $(median "${bare_us[@]}") µs / $(median "${kit_us[@]}") µs | context |
+| pinned (servers on CPU 1, \`taskset -c 0 wrk ${pin_args[*]}\`): bare / kit | $pin_bare_med / $pin_kit_med req/s = **$pin_ratio** | context |
 | same, access line off (\`RUST_LOG=info,berth::access=off\`) | $quiet_med req/s, **$quiet_ratio** of bare | |
 | exec → first 200 on \`/healthcheck\` (10 starts) | median $start_med ms, max $start_max ms | ≤ 100 ms |
 | idle resident memory (10 starts) | median $rss_med MiB, max $rss_max MiB | < 15 MiB |
 
 Rounds (bare, kit, kit without access line; req/s): $(for i in "${!bare_rps[@]}"; do printf '(%s, %s, %s) ' "${bare_rps[$i]}" "${kit_rps[$i]}" "${quiet_rps[$i]}"; done)
+Pinned rounds (bare, kit; req/s): $(for i in "${!pin_bare[@]}"; do printf '(%s, %s) ' "${pin_bare[$i]}" "${pin_kit[$i]}"; done)
 wrk runs on the same two cores as the server, so absolute figures are low; the ratio
 is what the target is about. The memory is that of \`target/release/berth\` (every
 service compiled in, opt-level 3, thin LTO): about half of it is the binary's code

@@ -4,6 +4,8 @@
 #  - requests/s of `GET /get/{id}` through berth against redis-benchmark's `GET` of the
 #    same keys from the same Redis as the same ACL user (kv), same connections, rounds
 #    alternated so that noise hits both alike; BENCH_KEYS keys exist, ids drawn at random;
+#    beside them, the same berth's `GET /livez` (the kit's HTTP path, no store): the
+#    ceiling any store could reach through this HTTP stack on this machine;
 #  - the cost of `appendfsync always` on writes: `POST /set` (replacing random existing
 #    keys) with `always` (the shipped config) against `everysec` (switched with
 #    `CONFIG SET` as the admin user), alternated; redis-benchmark `SET` likewise, for
@@ -100,17 +102,22 @@ rb_args=(-c "$conns" -n "$requests" -r "$nkeys")
 echo "==> GET: redis-benchmark against berth"
 redis_bench_rps "$kv_url" -c "$conns" -n 50000 -r "$nkeys" GET 'kv:__rand_int__' >/dev/null
 wrk_report "$work/wrk.txt" "$base" -t2 "-c$conns" -d2s -s "$work/get.lua" -- "$nkeys"
-redis_get=(); berth_get=()
+redis_get=(); berth_get=(); berth_livez=()
 for r in $(seq 1 "$rounds"); do
   g=$(redis_bench_rps "$kv_url" "${rb_args[@]}" GET 'kv:__rand_int__')
   wrk_report "$work/wrk.txt" "$base" "${wrk_args[@]}" -s "$work/get.lua" -- "$nkeys"
   b=$(report_rps "$work/wrk.txt")
-  echo "    round $r: redis-benchmark GET $g req/s, berth GET /get/{id} $b req/s"
-  redis_get+=("$g"); berth_get+=("$b")
+  wrk_report "$work/wrk.txt" "$base/livez" "${wrk_args[@]}"
+  l=$(report_rps "$work/wrk.txt")
+  echo "    round $r: redis-benchmark GET $g req/s, berth GET /get/{id} $b req/s, GET /livez $l req/s"
+  redis_get+=("$g"); berth_get+=("$b"); berth_livez+=("$l")
 done
 redis_get_med=$(median "${redis_get[@]}"); berth_get_med=$(median "${berth_get[@]}")
+livez_med=$(median "${berth_livez[@]}")
 get_ratio=$(python3 -c "print(f'{$berth_get_med/$redis_get_med:.3f}')")
-echo "    median: redis-benchmark $redis_get_med req/s, berth $berth_get_med req/s, ratio $get_ratio"
+livez_ratio=$(python3 -c "print(f'{$livez_med/$redis_get_med:.3f}')")
+store_share=$(python3 -c "print(f'{$berth_get_med/$livez_med:.3f}')")
+echo "    median: redis-benchmark $redis_get_med req/s, berth $berth_get_med req/s, ratio $get_ratio; /livez $livez_med req/s ($livez_ratio of redis-benchmark)"
 
 echo "==> POST /set: appendfsync always against everysec"
 set_fsync() {
@@ -150,6 +157,8 @@ $rounds alternated rounds, medians).
 | redis-benchmark \`GET kv:__rand_int__\` | $redis_get_med req/s | baseline |
 | berth \`GET /get/{id}\` | $berth_get_med req/s | |
 | berth / redis-benchmark | **$get_ratio** ($(verdict "$get_ratio >= 0.5")) | ≥ 0.50 |
+| the same berth's \`GET /livez\` (no store: the HTTP ceiling), same rounds | $livez_med req/s, **$livez_ratio** of redis-benchmark | context |
+| \`GET /get/{id}\` / \`GET /livez\`: what the Redis round trip leaves of the ceiling | $store_share | context |
 | berth \`POST /set\` (replaces), \`appendfsync always\` (shipped) | $always_med req/s | |
 | berth \`POST /set\`, \`appendfsync everysec\` | $everysec_med req/s | |
 | always / everysec, through berth | **$set_ratio** | recorded |
@@ -157,7 +166,7 @@ $rounds alternated rounds, medians).
 
 \`appendfsync\` is switched with \`CONFIG SET\` as the ACL user \`admin\` (the shipped ACL allows
 it; \`kv\` may not) and put back to \`always\` at the end.
-GET rounds (redis-benchmark, berth): $(for i in "${!redis_get[@]}"; do printf '(%s, %s) ' "${redis_get[$i]}" "${berth_get[$i]}"; done)
+GET rounds (redis-benchmark, berth /get, berth /livez): $(for i in "${!redis_get[@]}"; do printf '(%s, %s, %s) ' "${redis_get[$i]}" "${berth_get[$i]}" "${berth_livez[$i]}"; done)
 /set rounds (always, everysec; req/s): $(for i in "${!set_always[@]}"; do printf '(%s, %s) ' "${set_always[$i]}" "${set_everysec[$i]}"; done)
 berth keeps one multiplexed connection to Redis, so concurrent writes reach Redis in
 the same event-loop batch and share one fsync (\`appendfsync always\` fsyncs once per

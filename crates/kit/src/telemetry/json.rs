@@ -10,7 +10,7 @@
 
 use std::{
     fmt::{self, Write as _},
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
 use tracing::{
@@ -30,7 +30,9 @@ pub struct JsonMembers;
 
 impl<'w> FormatFields<'w> for JsonMembers {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
-        let mut out = String::new();
+        // Sized for a request span's members (service, method, route, request id), so
+        // that formatting them is one allocation, not a doubling series of them.
+        let mut out = String::with_capacity(192);
         fields.record(&mut Members(&mut out));
         writer.write_str(&out)
     }
@@ -64,11 +66,7 @@ where
         let meta = event.metadata();
         let mut line = String::with_capacity(320);
         line.push_str("{\"timestamp\":\"");
-        write!(
-            line,
-            "{}",
-            humantime::format_rfc3339_micros(SystemTime::now())
-        )?;
+        push_timestamp(&mut line, SystemTime::now());
         line.push_str("\",\"level\":\"");
         line.push_str(meta.level().as_str());
         line.push_str("\",\"target\":");
@@ -76,7 +74,7 @@ where
         event.record(&mut Members(&mut line));
         if let Some(scope) = ctx.event_scope() {
             let mut leaf = None;
-            let mut spans = String::new();
+            let mut spans = String::with_capacity(192);
             for span in scope.from_root() {
                 if let Some(fields) = span.extensions().get::<FormattedFields<JsonMembers>>() {
                     spans.push_str(fields);
@@ -93,6 +91,43 @@ where
         line.push_str("}\n");
         writer.write_str(&line)
     }
+}
+
+thread_local! {
+    /// The second this thread last stamped, and its RFC 3339 text up to the fraction
+    /// (`2026-12-03T12:56:20.`): lines come many to a second, and the date and time
+    /// need formatting once per second, not once per line.
+    static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((0, String::new())) };
+}
+
+/// Appends `now` as RFC 3339 UTC with microseconds (`2026-12-03T12:56:20.263125Z`),
+/// the same text as `humantime::format_rfc3339_micros`.
+fn push_timestamp(line: &mut String, now: SystemTime) {
+    let since = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since.as_secs();
+    SECOND.with_borrow_mut(|(second, prefix)| {
+        if *second != secs || prefix.is_empty() {
+            let whole = humantime::format_rfc3339_seconds(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+            )
+            .to_string();
+            prefix.clear();
+            prefix.push_str(whole.trim_end_matches('Z'));
+            prefix.push('.');
+            *second = secs;
+        }
+        line.push_str(prefix);
+    });
+    let mut digits = [b'0'; 6];
+    let mut micros = since.subsec_micros();
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + u8::try_from(micros % 10).expect("a digit");
+        micros /= 10;
+    }
+    line.push_str(std::str::from_utf8(&digits).expect("ASCII digits"));
+    line.push('Z');
 }
 
 /// Appends each recorded field as `,"name":value`.
@@ -279,6 +314,22 @@ pub(super) mod tests {
             line.push('}');
             let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
             proptest::prop_assert_eq!(parsed["v"].as_str().unwrap(), format!("<{text}>"));
+        }
+    }
+
+    proptest::proptest! {
+        /// The cached-second timestamp is the text humantime would write, across
+        /// second boundaries and in any order.
+        #[test]
+        fn timestamps_match_humantime(stamps in proptest::collection::vec((0u64..4_102_444_800, 0u32..1_000_000_000), 1..20)) {
+            for (secs, nanos) in stamps {
+                for at in [secs, secs + 1, secs] {
+                    let t = SystemTime::UNIX_EPOCH + Duration::new(at, nanos);
+                    let mut line = String::new();
+                    push_timestamp(&mut line, t);
+                    proptest::prop_assert_eq!(line, humantime::format_rfc3339_micros(t).to_string());
+                }
+            }
         }
     }
 

@@ -84,7 +84,15 @@ impl BatchWriter {
     }
 }
 
-impl Write for BatchWriter {
+/// The writer of one log line, from [`BatchWriter`]'s [`MakeWriter`]: it borrows the
+/// batch rather than cloning its `Arc`, so that the two runtime threads writing lines
+/// do not bounce a shared reference count between their caches once per line.
+#[derive(Clone, Copy)]
+pub struct LineWriter<'a> {
+    shared: &'a Shared,
+}
+
+impl Write for LineWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut state = self.shared.lock();
         if state.closed || state.pending.len() + buf.len() > MAX_PENDING {
@@ -107,11 +115,26 @@ impl Write for BatchWriter {
     }
 }
 
+impl Write for BatchWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        LineWriter {
+            shared: &self.shared,
+        }
+        .write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl<'a> MakeWriter<'a> for BatchWriter {
-    type Writer = BatchWriter;
+    type Writer = LineWriter<'a>;
 
     fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
+        LineWriter {
+            shared: &self.shared,
+        }
     }
 }
 
