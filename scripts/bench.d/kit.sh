@@ -141,8 +141,8 @@ Command: \`scripts/bench kit\` (wrk $(wrk --version 2>&1 | head -1 | awk '{print
 | \`berth serve clock\` (every kit layer, JSON log line per request) | $kit_med req/s | |
 | kit / bare | **$ratio** (the kit costs $cost%) | ≥ 0.75 |
 | server CPU per request (user + system, \`/proc/PID/stat\`): bare / kit | $(median "${bare_us[@]}") µs / $(median "${kit_us[@]}") µs | context |
-| pinned (servers on CPU 1, \`taskset -c 0 wrk ${pin_args[*]}\`): bare / kit | $pin_bare_med / $pin_kit_med req/s = **$pin_ratio** | context |
 | same, access line off (\`RUST_LOG=info,berth::access=off\`) | $quiet_med req/s, **$quiet_ratio** of bare | |
+| pinned (servers on CPU 1, \`taskset -c 0 wrk ${pin_args[*]}\`): bare / kit | $pin_bare_med / $pin_kit_med req/s = **$pin_ratio** | context |
 | exec → first 200 on \`/healthcheck\` (10 starts) | median $start_med ms, max $start_max ms | ≤ 100 ms |
 | idle resident memory (10 starts) | median $rss_med MiB, max $rss_max MiB | < 15 MiB |
 
