@@ -85,7 +85,7 @@ wait_http "http://127.0.0.1:$pin_kit_port/healthcheck"
 wait_http "http://127.0.0.1:$pin_bare_port/clock?mirror_time=12:22"
 pin_args=(-t1 "-c$conns" "-d$duration")
 pin_bare=(); pin_kit=()
-pinned_rps() { taskset -c 0 wrk "${pin_args[@]}" "$1" | awk '/^Requests\/sec:/ {print $2}'; }
+pinned_rps() { taskset -c 0 wrk "${pin_args[@]}" "$1" > "$work/pinned.txt" && report_rps "$work/pinned.txt"; }
 for r in $(seq 1 "$rounds"); do
   b=$(pinned_rps "http://127.0.0.1:$pin_bare_port/clock?mirror_time=12:22")
   k=$(pinned_rps "http://127.0.0.1:$pin_kit_port/clock?mirror_time=12:22")
