@@ -150,7 +150,7 @@ Rounds (bare, kit, kit without access line; req/s): $(for i in "${!bare_rps[@]}"
 Pinned rounds (bare, kit; req/s): $(for i in "${!pin_bare[@]}"; do printf '(%s, %s) ' "${pin_bare[$i]}" "${pin_kit[$i]}"; done)
 wrk runs on the same two cores as the server, so absolute figures are low; the ratio
 is what the target is about. The memory is that of \`target/release/berth\` (every
-service compiled in, opt-level 3, thin LTO): about half of it is the binary's code
+service compiled in, opt-level 3, fat LTO): about half of it is the binary's code
 pages mapped from the page cache, the rest anonymous memory. The image's binary
 (\`--profile image\`, opt-level s) idles at about 9 MiB: see the image section.
 MD

@@ -2,24 +2,34 @@
 //!
 //! Layers, outermost first:
 //!
-//! 1. [`Observe`], the kit's per-request work in one layer: set `x-request-id` (kept
-//!    when the client sent one, else a new UUID); a span per request with service,
-//!    method, route template and request id; problem+json for every error response
-//!    that is not JSON already; request metrics (by route template); one log line when
-//!    the response is ready (status, latency); the request id echoed on the response;
-//!    and the request timeout (503). One layer and one boxed future instead of six
-//!    stacked ones: each layer of a router is a clone of the service below it and a
-//!    future of its own per request, and together they cost more than the bare
-//!    handler they wrapped. The handler is polled once before any deadline exists, so
-//!    a request answered without waiting neither reads the clock for a deadline nor
-//!    registers a timer (a timer per request wakes the runtime's driver thread and
-//!    costs a fifth of a small handler's rate); the deadline of one that waits runs
-//!    from that first poll, which comes right after the request is routed;
-//! 2. a panic becomes a 500 problem+json;
-//! 3. body size limit (413).
+//! 1. [`Observe`], the kit's per-request work in one layer:
+//!    - `x-request-id`: kept when the client sent one, else a new UUID; echoed on the
+//!      response;
+//!    - a span per request with service, method, route template and request id, and
+//!      one log line when the response is ready (status, latency);
+//!    - request metrics, by route template;
+//!    - a body announced larger than the limit is answered 413 at once, before the
+//!      handler runs or the body is read;
+//!    - a panic of the handler becomes a 500 problem+json;
+//!    - the request timeout (503);
+//!    - problem+json for every error response that is not JSON already.
+//! 2. [`DefaultBodyLimit`], the limit axum's body extractors (`Json`, `Bytes`, `Form`,
+//!    `Multipart`...) enforce while they read: a body without a length, or with a
+//!    false one, is cut off there with 413.
+//!
+//! Why one layer and not tower-http's: each layer of a router is a clone of the
+//! service below it and a future of its own per request, and `CatchPanic` and
+//! `RequestBodyLimit` box the request or response body again on every request (their
+//! body types are not axum's). Stacked, they cost more than the small handler they
+//! wrap (measured: `docs/benchmarks.md`, kit). Here the handler's future is held in
+//! [`ObservedFuture`], not boxed again, and polled once before any deadline exists: a
+//! request answered without waiting neither reads the clock for a deadline nor
+//! registers a timer (a timer per request wakes the runtime's driver thread). The
+//! deadline of one that waits runs from that first poll, right after routing.
 
 use std::{
     convert::Infallible,
+    panic::AssertUnwindSafe,
     task::{Context, Poll},
     time::{Duration, Instant},
 };
@@ -33,8 +43,6 @@ use axum::{
 };
 use futures::future::BoxFuture;
 use tower::ServiceBuilder;
-use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer};
-use tracing::Instrument as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
@@ -115,9 +123,11 @@ pub fn with_layers(
     // One `Router::layer` call: the stack is boxed once per route, not once per layer.
     router.layer(
         ServiceBuilder::new()
-            .layer(Observe { service, timeout })
-            .layer(CatchPanicLayer::custom(panic_response))
-            .layer(RequestBodyLimitLayer::new(body_limit))
+            .layer(Observe {
+                service,
+                timeout,
+                body_limit,
+            })
             .layer(DefaultBodyLimit::max(body_limit)),
     )
 }
@@ -127,6 +137,7 @@ pub fn with_layers(
 struct Observe {
     service: &'static str,
     timeout: Duration,
+    body_limit: usize,
 }
 
 impl<S> tower::Layer<S> for Observe {
@@ -137,6 +148,7 @@ impl<S> tower::Layer<S> for Observe {
             inner,
             service: self.service,
             timeout: self.timeout,
+            body_limit: self.body_limit,
         }
     }
 }
@@ -147,6 +159,7 @@ struct Observed<S> {
     inner: S,
     service: &'static str,
     timeout: Duration,
+    body_limit: usize,
 }
 
 impl<S> tower::Service<Request> for Observed<S>
@@ -157,7 +170,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = ObservedFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -175,36 +188,149 @@ where
         let method = req.method().clone();
         let route = req.extensions().get::<MatchedPath>().cloned();
         let span = request_span(self.service, &req, &id, route.as_ref());
-        let inner = {
-            let _entered = span.enter();
-            self.inner.call(req)
-        };
-        let (service, timeout) = (self.service, self.timeout);
-        Box::pin(
-            async move {
-                let mut inner = std::pin::pin!(inner);
-                let response = if let Poll::Ready(Ok(response)) = futures::poll!(inner.as_mut()) {
-                    response.into_response()
-                } else if let Ok(Ok(response)) = tokio::time::timeout(timeout, inner).await {
-                    response.into_response()
-                } else {
-                    timed_out().into_response()
-                };
-                let mut response = problemize(response).await;
-                let elapsed = start.elapsed();
-                let status = response.status().as_u16();
-                kit_metrics::record((service, method, route, status), elapsed);
-                tracing::info!(
-                    target: "berth::access",
-                    status,
-                    latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-                    "request"
-                );
-                response.headers_mut().insert(REQUEST_ID, id);
-                Ok(response)
+        let phase = if announced_length(&req).is_some_and(|n| n > self.body_limit as u64) {
+            Phase::Answered {
+                response: Some(too_large(self.body_limit)),
             }
-            .instrument(span),
-        )
+        } else {
+            let inner = &mut self.inner;
+            match std::panic::catch_unwind(AssertUnwindSafe(|| inner.call(req))) {
+                Ok(future) => Phase::Handler {
+                    future,
+                    deadline: None,
+                },
+                Err(panic) => Phase::Answered {
+                    response: Some(span.in_scope(|| panic_response(panic))),
+                },
+            }
+        };
+        ObservedFuture {
+            phase,
+            done: Some(Done {
+                service: self.service,
+                method,
+                route,
+                id,
+                start,
+                timeout: self.timeout,
+            }),
+            span,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Observed`]: the handler's future, polled inside the request's
+    /// span, then (for an error body that is not JSON) the problem+json rewrite.
+    ///
+    /// A named future rather than a boxed `async` block: the router boxes the whole
+    /// layered service's future once already, and a second box would be one more
+    /// allocation and a copy of the handler's future per request.
+    pub struct ObservedFuture<F> {
+        #[pin]
+        phase: Phase<F>,
+        done: Option<Done>,
+        span: tracing::Span,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = PhaseProj]
+    enum Phase<F> {
+        Handler {
+            #[pin]
+            future: F,
+            // Armed at the first poll that finds the handler waiting.
+            deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+        },
+        Problem {
+            future: BoxFuture<'static, Response>,
+        },
+        // Answered without the handler (413, or a panic while it was called).
+        Answered {
+            response: Option<Response>,
+        },
+    }
+}
+
+/// What the end of a request needs: its labels, id, start and timeout.
+struct Done {
+    service: &'static str,
+    method: axum::http::Method,
+    route: Option<MatchedPath>,
+    id: HeaderValue,
+    start: Instant,
+    timeout: Duration,
+}
+
+impl Done {
+    /// Records the request's metrics and access line; echoes its id.
+    fn finish(self, mut response: Response) -> Response {
+        let elapsed = self.start.elapsed();
+        let status = response.status().as_u16();
+        kit_metrics::record((self.service, self.method, self.route, status), elapsed);
+        tracing::info!(
+            target: "berth::access",
+            status,
+            latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            "request"
+        );
+        response.headers_mut().insert(REQUEST_ID, self.id);
+        response
+    }
+}
+
+impl<F, R> Future for ObservedFuture<F>
+where
+    F: Future<Output = Result<R, Infallible>>,
+    R: IntoResponse,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let _entered = this.span.enter();
+        let response = match this.phase.as_mut().project() {
+            PhaseProj::Handler { future, deadline } => {
+                let polled = std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+                let response = match polled {
+                    Ok(Poll::Ready(Ok(response))) => response.into_response(),
+                    Err(panic) => panic_response(panic),
+                    Ok(Poll::Pending) => {
+                        let timeout = this.done.as_ref().map_or(Duration::ZERO, |d| d.timeout);
+                        let deadline =
+                            deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                        if deadline.as_mut().poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                        timed_out().into_response()
+                    }
+                };
+                if needs_problem(&response) {
+                    let mut future: BoxFuture<'static, Response> = Box::pin(problemize(response));
+                    let polled = future.as_mut().poll(cx);
+                    this.phase.set(Phase::Problem { future });
+                    match polled {
+                        Poll::Ready(response) => response,
+                        Poll::Pending => return Poll::Pending,
+                    }
+                } else {
+                    response
+                }
+            }
+            PhaseProj::Problem { future } => match future.as_mut().poll(cx) {
+                Poll::Ready(response) => response,
+                Poll::Pending => return Poll::Pending,
+            },
+            PhaseProj::Answered { response } => response
+                .take()
+                .expect("an ObservedFuture is not polled after it completed"),
+        };
+        let done = this
+            .done
+            .take()
+            .expect("an ObservedFuture is not polled after it completed");
+        Poll::Ready(Ok(done.finish(response)))
     }
 }
 
@@ -232,6 +358,25 @@ fn request_span(
         span.record("path", &path[..cut]);
     }
     span
+}
+
+/// The body length a request announces (`content-length`), when it announces one.
+fn announced_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The answer to a body announced larger than `limit`: 413, before reading it.
+fn too_large(limit: usize) -> Response {
+    Problem::new(StatusCode::PAYLOAD_TOO_LARGE)
+        .with_detail(format!(
+            "the request body is larger than this endpoint accepts ({limit} bytes)"
+        ))
+        .into_response()
 }
 
 /// The answer to a request that hit the timeout: 503.
@@ -264,7 +409,7 @@ async fn method_not_allowed(req: Request) -> Problem {
     ))
 }
 
-#[allow(clippy::needless_pass_by_value)] // the signature CatchPanicLayer wants
+#[allow(clippy::needless_pass_by_value)] // a panic payload is owned
 fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let message = panic
         .downcast_ref::<String>()
@@ -291,12 +436,10 @@ fn is_json(value: Option<&HeaderValue>) -> bool {
 /// plain-text errors) into problem+json, keeping the text as the detail for 4xx and
 /// saying nothing internal for 5xx. JSON error bodies (a service's own contract) pass.
 async fn problemize(response: Response) -> Response {
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error())
-        || is_json(response.headers().get(header::CONTENT_TYPE))
-    {
+    if !needs_problem(&response) {
         return response;
     }
+    let status = response.status();
     let (mut parts, body) = response.into_parts();
     let mut problem = Problem::new(status);
     if status.is_client_error() {
@@ -322,6 +465,13 @@ async fn problemize(response: Response) -> Response {
     );
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     Response::from_parts(parts, Body::from(body))
+}
+
+/// Whether [`problemize`] would rewrite `response`: an error whose body is not JSON.
+fn needs_problem(response: &Response) -> bool {
+    let status = response.status();
+    (status.is_client_error() || status.is_server_error())
+        && !is_json(response.headers().get(header::CONTENT_TYPE))
 }
 
 fn default_detail(status: StatusCode) -> String {

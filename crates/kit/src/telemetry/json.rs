@@ -72,24 +72,40 @@ where
         line.push_str("\",\"target\":");
         push_str(&mut line, meta.target());
         event.record(&mut Members(&mut line));
-        if let Some(scope) = ctx.event_scope() {
-            let mut leaf = None;
-            let mut spans = String::with_capacity(192);
-            for span in scope.from_root() {
-                if let Some(fields) = span.extensions().get::<FormattedFields<JsonMembers>>() {
-                    spans.push_str(fields);
+        // The innermost span names the object; the fields of every span in scope follow,
+        // outermost first. The usual case, one span without parents (a request), is
+        // read directly rather than through a collected scope.
+        let leaf = if let Some(id) = event.parent() {
+            ctx.span(id)
+        } else if event.is_contextual() {
+            ctx.lookup_current()
+        } else {
+            None
+        };
+        if let Some(leaf) = leaf {
+            line.push_str(",\"span\":{\"name\":");
+            push_str(&mut line, leaf.name());
+            if leaf.parent().is_none() {
+                push_fields(&mut line, &leaf);
+            } else {
+                for span in leaf.scope().from_root() {
+                    push_fields(&mut line, &span);
                 }
-                leaf = Some(span.name());
             }
-            if let Some(name) = leaf {
-                line.push_str(",\"span\":{\"name\":");
-                push_str(&mut line, name);
-                line.push_str(&spans);
-                line.push('}');
-            }
+            line.push('}');
         }
         line.push_str("}\n");
         writer.write_str(&line)
+    }
+}
+
+/// Appends the formatted fields of `span`.
+fn push_fields<R: for<'a> LookupSpan<'a>>(
+    line: &mut String,
+    span: &tracing_subscriber::registry::SpanRef<'_, R>,
+) {
+    if let Some(fields) = span.extensions().get::<FormattedFields<JsonMembers>>() {
+        line.push_str(fields);
     }
 }
 
@@ -149,12 +165,12 @@ impl Visit for Members<'_> {
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.key(field);
-        let _ = write!(self.0, "{value}");
+        self.0.push_str(itoa::Buffer::new().format(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.key(field);
-        let _ = write!(self.0, "{value}");
+        self.0.push_str(itoa::Buffer::new().format(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -257,8 +273,8 @@ pub(super) mod tests {
         }
     }
 
-    #[test]
-    fn lines_are_json_with_event_and_span_fields() {
+    /// What the JSON format writes for the events `f` emits.
+    fn json_lines(f: impl FnOnce()) -> String {
         let capture = Capture::default();
         let subscriber = tracing_subscriber::registry().with(
             tracing_subscriber::fmt::layer()
@@ -266,7 +282,13 @@ pub(super) mod tests {
                 .event_format(JsonLine)
                 .with_writer(capture.clone()),
         );
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(capture.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn lines_are_json_with_event_and_span_fields() {
+        let text = json_lines(|| {
             let span = tracing::info_span!("request", route = "/get/{id}", request_id = "r-1");
             let _guard = span.enter();
             tracing::info!(
@@ -279,7 +301,6 @@ pub(super) mod tests {
                 "world"
             );
         });
-        let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
         let line: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
         assert_eq!(line["level"], "INFO");
         assert_eq!(line["message"], "hello world");
@@ -292,6 +313,38 @@ pub(super) mod tests {
         assert_eq!(line["span"]["request_id"], "r-1");
         assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
         assert_eq!(text.matches('\n').count(), 1);
+    }
+
+    /// Nested spans: the innermost names the object, every span's fields are there,
+    /// outermost first. An explicit parent or an explicit root is honoured.
+    #[test]
+    fn nested_spans_and_explicit_parents() {
+        let text = json_lines(|| {
+            let outer = tracing::info_span!("request", request_id = "r-2");
+            let _outer = outer.enter();
+            let inner = tracing::info_span!("store", backend = "redis");
+            let _inner = inner.enter();
+            tracing::info!("nested");
+            tracing::info!(parent: &outer, "explicit parent");
+            tracing::info!(parent: None, "explicit root");
+        });
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0]["span"]["name"], "store");
+        assert_eq!(lines[0]["span"]["request_id"], "r-2");
+        assert_eq!(lines[0]["span"]["backend"], "redis");
+        let nested = text.lines().next().unwrap();
+        assert!(
+            nested.find("request_id") < nested.find("backend"),
+            "outermost first: {nested}"
+        );
+        assert_eq!(lines[1]["span"]["name"], "request");
+        assert_eq!(lines[1]["span"]["request_id"], "r-2");
+        assert!(lines[1]["span"].get("backend").is_none(), "{text}");
+        assert!(lines[2].get("span").is_none(), "{text}");
     }
 
     proptest::proptest! {
@@ -345,18 +398,10 @@ pub(super) mod tests {
 
     #[test]
     fn events_outside_spans_have_no_span_member() {
-        let capture = Capture::default();
-        let subscriber = tracing_subscriber::registry().with(
-            tracing_subscriber::fmt::layer()
-                .fmt_fields(JsonMembers)
-                .event_format(JsonLine)
-                .with_writer(capture.clone()),
-        );
-        tracing::subscriber::with_default(subscriber, || {
+        let text = json_lines(|| {
             let err = std::io::Error::other("disk full");
             tracing::warn!(error = &err as &dyn std::error::Error, "oops");
         });
-        let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
         let line: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
         assert_eq!(line["level"], "WARN");
         assert_eq!(line["error"], "disk full");

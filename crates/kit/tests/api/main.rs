@@ -121,6 +121,65 @@ async fn a_panic_is_a_500_problem_that_says_nothing_internal() {
     assert_eq!(app.get("/ok").await.status(), 200);
 }
 
+/// A service that panics while it is *called* (before any future exists), not while
+/// its future is polled: answered 500 problem+json all the same, with the request id.
+#[tokio::test]
+async fn a_panic_while_the_service_is_called_is_a_500_problem() {
+    use axum::{body::Body, http::Request};
+    use tower::ServiceExt as _;
+
+    let router = axum::Router::new().route_service(
+        "/boom",
+        tower::service_fn(
+            |_: Request<Body>| -> std::future::Ready<Result<String, std::convert::Infallible>> {
+                std::panic::panic_any::<String>("boom in call: secret internals".into())
+            },
+        ),
+    );
+    let app = kit::http::with_layers(router, "panics", Duration::from_secs(5), 1024);
+    let r = app
+        .clone()
+        .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert_eq!(r.headers()["x-request-id"].len(), 36);
+    let body = axum::body::to_bytes(r.into_body(), 4096).await.unwrap();
+    assert!(
+        !String::from_utf8_lossy(&body).contains("secret"),
+        "{body:?}"
+    );
+}
+
+/// A body announced (`content-length`) over the limit is answered 413 from the head
+/// alone: the client has sent no byte of it, and does not have to.
+#[tokio::test]
+async fn a_body_announced_too_large_is_refused_before_it_is_sent() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let app = spawn_app().await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /echo HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
+         content-length: 5000000\r\n\r\n",
+        app.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("the 413 came without the body being sent")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(
+        answer.contains("1024 bytes"),
+        "the limit is named: {answer}"
+    );
+}
+
 #[tokio::test]
 async fn a_request_over_the_timeout_is_a_503_problem() {
     let app = spawn_app().await;
