@@ -69,8 +69,8 @@ for r in $(seq 1 "$rounds"); do
   bare_rps+=("$b"); kit_rps+=("$k"); quiet_rps+=("$q")
 done
 bare_med=$(median "${bare_rps[@]}"); kit_med=$(median "${kit_rps[@]}"); quiet_med=$(median "${quiet_rps[@]}")
-quiet_ratio=$(python3 -c "print(f'{$quiet_med/$bare_med:.3f}')")
-ratio=$(python3 -c "print(f'{$kit_med/$bare_med:.3f}')")
+quiet_ratio=$(ratio "$quiet_med" "$bare_med")
+ratio=$(ratio "$kit_med" "$bare_med")
 cost=$(python3 -c "print(f'{(1-$kit_med/$bare_med)*100:.1f}')")
 lines=$(wc -l < "$work/berth.log")
 echo "    median: bare $bare_med req/s, kit $kit_med req/s, ratio $ratio (kit costs $cost%); $lines log lines written"
@@ -93,7 +93,7 @@ for r in $(seq 1 "$rounds"); do
   pin_bare+=("$b"); pin_kit+=("$k")
 done
 pin_bare_med=$(median "${pin_bare[@]}"); pin_kit_med=$(median "${pin_kit[@]}")
-pin_ratio=$(python3 -c "print(f'{$pin_kit_med/$pin_bare_med:.3f}')")
+pin_ratio=$(ratio "$pin_kit_med" "$pin_bare_med")
 echo "    median, pinned: bare $pin_bare_med req/s, kit $pin_kit_med req/s, ratio $pin_ratio"
 
 echo "==> startup and idle memory"

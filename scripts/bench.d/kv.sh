@@ -114,9 +114,9 @@ for r in $(seq 1 "$rounds"); do
 done
 redis_get_med=$(median "${redis_get[@]}"); berth_get_med=$(median "${berth_get[@]}")
 livez_med=$(median "${berth_livez[@]}")
-get_ratio=$(python3 -c "print(f'{$berth_get_med/$redis_get_med:.3f}')")
-livez_ratio=$(python3 -c "print(f'{$livez_med/$redis_get_med:.3f}')")
-store_share=$(python3 -c "print(f'{$berth_get_med/$livez_med:.3f}')")
+get_ratio=$(ratio "$berth_get_med" "$redis_get_med")
+livez_ratio=$(ratio "$livez_med" "$redis_get_med")
+store_share=$(ratio "$berth_get_med" "$livez_med")
 echo "    median: redis-benchmark $redis_get_med req/s, berth $berth_get_med req/s, ratio $get_ratio; /livez $livez_med req/s ($livez_ratio of redis-benchmark)"
 
 echo "==> POST /set: appendfsync always against everysec"
@@ -137,8 +137,8 @@ done
 set_fsync always
 always_med=$(median "${set_always[@]}"); everysec_med=$(median "${set_everysec[@]}")
 ralways_med=$(median "${rset_always[@]}"); reverysec_med=$(median "${rset_everysec[@]}")
-set_ratio=$(python3 -c "print(f'{$always_med/$everysec_med:.3f}')")
-rset_ratio=$(python3 -c "print(f'{$ralways_med/$reverysec_med:.3f}')")
+set_ratio=$(ratio "$always_med" "$everysec_med")
+rset_ratio=$(ratio "$ralways_med" "$reverysec_med")
 echo "    median: berth always $always_med req/s, everysec $everysec_med req/s, ratio $set_ratio"
 echo "    median: redis-benchmark SET always $ralways_med req/s, everysec $reverysec_med req/s, ratio $rset_ratio"
 

@@ -46,6 +46,9 @@ median() {
   printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
 }
 
+# A / B to three decimals.
+ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
+
 # One line describing this machine.
 machine() {
   echo "$(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), $(uname -r), $(rustc --version)"

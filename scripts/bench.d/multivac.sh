@@ -81,7 +81,7 @@ for r in $(seq 1 "$rounds"); do
   redis_xadd+=("$x"); berth_post+=("$b")
 done
 xadd_med=$(median "${redis_xadd[@]}"); post_med=$(median "${berth_post[@]}")
-post_ratio=$(python3 -c "print(f'{$post_med/$xadd_med:.3f}')")
+post_ratio=$(ratio "$post_med" "$xadd_med")
 echo "    median: redis-benchmark $xadd_med req/s, berth $post_med req/s, ratio $post_ratio"
 queued=$(stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["queued"])')
 echo "    $queued items queued through the API"

@@ -94,7 +94,6 @@ start_server() {
   server=$!
   wait_http "http://127.0.0.1:$port/healthcheck"
 }
-ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
 # N with thousands separators.
 thousands() { python3 -c "print(f'{$1:,}')"; }
 verdict() { python3 -c "print('met' if $1 else '**missed**')"; }

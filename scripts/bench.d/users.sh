@@ -145,8 +145,8 @@ for r in $(seq 1 "$rounds"); do
   pg_tps+=("$p"); berth_tps+=("$b"); spelled_tps+=("$s")
 done
 pg_med=$(median "${pg_tps[@]}"); berth_med=$(median "${berth_tps[@]}"); spelled_med=$(median "${spelled_tps[@]}")
-ratio=$(python3 -c "print(f'{$berth_med/$pg_med:.3f}')")
-spelled_ratio=$(python3 -c "print(f'{$berth_med/$spelled_med:.3f}')")
+ratio=$(ratio "$berth_med" "$pg_med")
+spelled_ratio=$(ratio "$berth_med" "$spelled_med")
 echo "    median: pgbench $pg_med tps, berth $berth_med req/s, ratio $ratio (spelled out: $spelled_med tps, ratio $spelled_ratio)"
 
 # Nothing created or lost: the coins add up, and the ledger has every transfer.

@@ -197,6 +197,7 @@ where
             match std::panic::catch_unwind(AssertUnwindSafe(|| inner.call(req))) {
                 Ok(future) => Phase::Handler {
                     future,
+                    timeout: self.timeout,
                     deadline: None,
                 },
                 Err(panic) => Phase::Answered {
@@ -212,7 +213,6 @@ where
                 route,
                 id,
                 start,
-                timeout: self.timeout,
             }),
             span,
         }
@@ -240,6 +240,7 @@ pin_project_lite::pin_project! {
         Handler {
             #[pin]
             future: F,
+            timeout: Duration,
             // Armed at the first poll that finds the handler waiting.
             deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
         },
@@ -253,14 +254,13 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// What the end of a request needs: its labels, id, start and timeout.
+/// What the end of a request needs: its labels, id and start.
 struct Done {
     service: &'static str,
     method: axum::http::Method,
     route: Option<MatchedPath>,
     id: HeaderValue,
     start: Instant,
-    timeout: Duration,
 }
 
 impl Done {
@@ -291,15 +291,18 @@ where
         let mut this = self.project();
         let _entered = this.span.enter();
         let response = match this.phase.as_mut().project() {
-            PhaseProj::Handler { future, deadline } => {
+            PhaseProj::Handler {
+                future,
+                timeout,
+                deadline,
+            } => {
                 let polled = std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
                 let response = match polled {
                     Ok(Poll::Ready(Ok(response))) => response.into_response(),
                     Err(panic) => panic_response(panic),
                     Ok(Poll::Pending) => {
-                        let timeout = this.done.as_ref().map_or(Duration::ZERO, |d| d.timeout);
                         let deadline =
-                            deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                            deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(*timeout)));
                         if deadline.as_mut().poll(cx).is_pending() {
                             return Poll::Pending;
                         }
@@ -432,13 +435,11 @@ fn is_json(value: Option<&HeaderValue>) -> bool {
         })
 }
 
-/// Turns every error response that is not JSON (axum's rejections, tower's 408/413,
-/// plain-text errors) into problem+json, keeping the text as the detail for 4xx and
-/// saying nothing internal for 5xx. JSON error bodies (a service's own contract) pass.
+/// Turns every error response that is not JSON (axum's rejections, the 413 of its body
+/// limit, plain-text errors of a handler) into problem+json, keeping the text as the detail for 4xx and
+/// saying nothing internal for 5xx. Only for responses [`needs_problem`] picks: JSON
+/// error bodies (a service's own contract) pass untouched.
 async fn problemize(response: Response) -> Response {
-    if !needs_problem(&response) {
-        return response;
-    }
     let status = response.status();
     let (mut parts, body) = response.into_parts();
     let mut problem = Problem::new(status);
@@ -453,7 +454,8 @@ async fn problemize(response: Response) -> Response {
             truncate(text)
         });
     } else if status == StatusCode::SERVICE_UNAVAILABLE {
-        problem.detail = Some("the request did not complete in time; try again later".into());
+        // Not the request timeout: its 503 is problem+json already.
+        problem.detail = Some("the service is unavailable right now; try again later".into());
     } else {
         problem.detail =
             Some("the server failed to answer this request; it has been logged".into());

@@ -152,6 +152,47 @@ async fn a_panic_while_the_service_is_called_is_a_500_problem() {
     );
 }
 
+/// A handler's plain-text 5xx becomes problem+json that keeps its status and says
+/// nothing of what the handler wrote; a plain 503 is not passed off as a timeout.
+#[tokio::test]
+async fn plain_text_server_errors_become_problems_that_say_nothing_internal() {
+    use axum::{body::Body, http::Request, http::StatusCode, routing::get};
+    use tower::ServiceExt as _;
+
+    let router = axum::Router::new()
+        .route(
+            "/down",
+            get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "redis at 10.0.0.7 refused") }),
+        )
+        .route(
+            "/broken",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "secret stack trace") }),
+        );
+    let app = kit::http::with_layers(router, "errors", Duration::from_secs(5), 1024);
+    for (path, status, says) in [
+        ("/down", 503, "unavailable right now"),
+        ("/broken", 500, "failed to answer"),
+    ] {
+        let r = app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let body: serde_json::Value =
+            serde_json::from_slice(&axum::body::to_bytes(r.into_body(), 4096).await.unwrap())
+                .unwrap();
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains(says), "{path}: {detail}");
+        assert!(
+            !detail.contains("10.0.0.7") && !detail.contains("secret"),
+            "{detail}"
+        );
+        assert!(!detail.contains("in time"), "{path}: {detail}");
+    }
+}
+
 /// A body announced (`content-length`) over the limit is answered 413 from the head
 /// alone: the client has sent no byte of it, and does not have to.
 #[tokio::test]
