@@ -4,7 +4,8 @@
 //!
 //! 1. [`Observe`], the kit's per-request work in one layer:
 //!    - `x-request-id`: kept when the client sent one, else a new UUID; echoed on the
-//!      response;
+//!      response and carried by the request's span (a generated id is not written
+//!      into the request's headers: no handler reads it there);
 //!    - a span per request with service, method, route template and request id, and
 //!      one log line when the response is ready (status, latency);
 //!    - request metrics, by route template;
@@ -176,15 +177,15 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request) -> Self::Future {
+    fn call(&mut self, req: Request) -> Self::Future {
         let start = Instant::now();
-        let id = if let Some(id) = req.headers().get(&REQUEST_ID) {
-            id.clone()
-        } else {
-            let id = new_request_id();
-            req.headers_mut().insert(REQUEST_ID, id.clone());
-            id
-        };
+        // A generated id is not added to the request's headers: the span carries it to
+        // every line logged while the request is handled, and the response echoes it.
+        let id = req
+            .headers()
+            .get(&REQUEST_ID)
+            .cloned()
+            .unwrap_or_else(new_request_id);
         let method = req.method().clone();
         let route = req.extensions().get::<MatchedPath>().cloned();
         let span = request_span(self.service, &req, &id, route.as_ref());
@@ -271,9 +272,11 @@ impl Done {
         kit_metrics::record((self.service, self.method, self.route, status), elapsed);
         tracing::info!(
             target: "berth::access",
+            // A `str` value rather than a format string: recorded as it is, without
+            // going through `fmt` (the line reads the same).
+            message = "request",
             status,
             latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-            "request"
         );
         response.headers_mut().insert(REQUEST_ID, self.id);
         response
