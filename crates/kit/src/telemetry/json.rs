@@ -4,77 +4,90 @@
 //! UTF-8 check per small write), builds a `serde_json::Value` map per event and
 //! re-parses every span's stored JSON for each event: measured with callgrind, a
 //! request's span and access line cost more instructions than the whole bare handler.
-//! These two types plug into tracing-subscriber's own extension points
-//! ([`FormatFields`], [`FormatEvent`]) and keep its output shape: event fields at the
-//! top level, the fields of the spans in scope under `"span"`.
+//! [`JsonLayer`] keeps its output shape (event fields at the top level, the fields of
+//! the spans in scope under `"span"`) and builds each line once: a span's fields are
+//! written as JSON members when the span is created, and a line is built in a
+//! per-thread buffer and handed to the writer as it is. (As a formatter plugged into
+//! `fmt::Layer`, the same line was copied twice more on its way out: into the layer's
+//! own buffer, and each span's fields out of a scratch buffer.)
 
 use std::{
     fmt::{self, Write as _},
+    io::Write as _,
     time::{Duration, SystemTime},
 };
 
 use tracing::{
     Event, Subscriber,
     field::{Field, Visit},
+    span,
 };
 use tracing_subscriber::{
-    field::RecordFields,
-    fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, format::Writer},
-    registry::LookupSpan,
+    Layer,
+    fmt::MakeWriter,
+    layer::Context,
+    registry::{LookupSpan, SpanRef},
 };
 
-/// Formats fields as JSON object members, each with a leading comma
-/// (`,"route":"/clock","status":200`), so that they can be appended to a line as is.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct JsonMembers;
+/// The layer that writes JSON lines: one object per event with `timestamp`, `level`,
+/// `target`, the event's fields (with `message`), and `span` holding the fields of
+/// every span in scope, outermost first, named after the innermost.
+#[derive(Debug)]
+pub struct JsonLayer<W> {
+    make_writer: W,
+}
 
-impl<'w> FormatFields<'w> for JsonMembers {
-    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
-        // Built in this thread's scratch buffer and handed over in one piece: the
-        // span's copy is then one allocation of the right size, not a doubling series.
-        with_scratch(|out| {
-            fields.record(&mut Members(out));
-            writer.write_str(out)
-        })
-    }
-
-    fn add_fields(
-        &self,
-        current: &'w mut FormattedFields<Self>,
-        fields: &tracing::span::Record<'_>,
-    ) -> fmt::Result {
-        fields.record(&mut Members(&mut current.fields));
-        Ok(())
+impl<W> JsonLayer<W> {
+    /// A layer writing each line, whole, to a writer from `make_writer`.
+    pub fn new(make_writer: W) -> Self {
+        Self { make_writer }
     }
 }
 
-/// Formats an event as one JSON object per line: `timestamp`, `level`, `target`, the
-/// event's fields (with `message`), and `span` holding the fields of every span in
-/// scope.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct JsonLine;
+/// A span's fields as JSON members, each with a leading comma
+/// (`,"route":"/clock","request_id":"…"`), ready to be appended to a line.
+struct SpanFields(String);
 
-impl<S> FormatEvent<S, JsonMembers> for JsonLine
+/// Room for a request span's members (service, method, route, request id) in one
+/// allocation.
+const SPAN_FIELDS_CAPACITY: usize = 160;
+
+impl<S, W> Layer<S> for JsonLayer<W>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + 'static,
 {
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, JsonMembers>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = String::with_capacity(SPAN_FIELDS_CAPACITY);
+        attrs.record(&mut Members(&mut fields));
+        span.extensions_mut().insert(SpanFields(fields));
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        if let Some(SpanFields(fields)) = extensions.get_mut::<SpanFields>() {
+            values.record(&mut Members(fields));
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         with_scratch(|line| {
-            build_line(ctx, line, event);
-            writer.write_str(line)
-        })
+            build_line(&ctx, line, event);
+            // A failing output loses the line; the caller must not notice.
+            let _ = self
+                .make_writer
+                .make_writer_for(event.metadata())
+                .write_all(line.as_bytes());
+        });
     }
 }
 
-/// Runs `f` with this thread's scratch buffer, empty: lines and span fields are built
-/// there, so that building one allocates nothing. Should the buffer be in use already
-/// (tracing drops events raised inside the subscriber today, so only a future change
-/// could nest two lines), the inner call gets a buffer of its own instead of a panic.
+/// Runs `f` with this thread's scratch buffer, empty: lines are built there, so that
+/// building one allocates nothing. Should the buffer be in use already (tracing drops
+/// events raised inside the subscriber today, so only a future change could nest two
+/// lines), the inner call gets a buffer of its own instead of a panic.
 fn with_scratch<T>(f: impl FnOnce(&mut String) -> T) -> T {
     thread_local! {
         static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
@@ -94,8 +107,8 @@ fn with_scratch<T>(f: impl FnOnce(&mut String) -> T) -> T {
     })
 }
 
-/// Appends the line of `event` (see [`JsonLine`]), newline included.
-fn build_line<S>(ctx: &FmtContext<'_, S, JsonMembers>, line: &mut String, event: &Event<'_>)
+/// Appends the line of `event` (see [`JsonLayer`]), newline included.
+fn build_line<S>(ctx: &Context<'_, S>, line: &mut String, event: &Event<'_>)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -110,13 +123,7 @@ where
     // The innermost span names the object; the fields of every span in scope follow,
     // outermost first. The usual case, one span without parents (a request), is read
     // directly rather than through a collected scope.
-    let leaf = if let Some(id) = event.parent() {
-        ctx.span(id)
-    } else if event.is_contextual() {
-        ctx.lookup_current()
-    } else {
-        None
-    };
+    let leaf = ctx.event_span(event);
     if let Some(leaf) = leaf {
         line.push_str(",\"span\":{\"name\":");
         push_str(line, leaf.name());
@@ -132,12 +139,9 @@ where
     line.push_str("}\n");
 }
 
-/// Appends the formatted fields of `span`.
-fn push_fields<R: for<'a> LookupSpan<'a>>(
-    line: &mut String,
-    span: &tracing_subscriber::registry::SpanRef<'_, R>,
-) {
-    if let Some(fields) = span.extensions().get::<FormattedFields<JsonMembers>>() {
+/// Appends the fields of `span`, as [`JsonLayer::on_new_span`] wrote them.
+fn push_fields<R: for<'a> LookupSpan<'a>>(line: &mut String, span: &SpanRef<'_, R>) {
+    if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
         line.push_str(fields);
     }
 }
@@ -326,12 +330,7 @@ pub(super) mod tests {
     /// What the JSON format writes for the events `f` emits.
     fn json_lines(f: impl FnOnce()) -> String {
         let capture = Capture::default();
-        let subscriber = tracing_subscriber::registry().with(
-            tracing_subscriber::fmt::layer()
-                .fmt_fields(JsonMembers)
-                .event_format(JsonLine)
-                .with_writer(capture.clone()),
-        );
+        let subscriber = tracing_subscriber::registry().with(JsonLayer::new(capture.clone()));
         tracing::subscriber::with_default(subscriber, f);
         String::from_utf8(capture.0.lock().unwrap().clone()).unwrap()
     }

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 mod json;
 pub mod writer;
 
-pub use json::{JsonLine, JsonMembers};
+pub use json::JsonLayer;
 use tracing_subscriber::{
     EnvFilter, Layer, Registry, filter::Targets, fmt, layer::SubscriberExt, util::SubscriberInitExt,
 };
@@ -71,14 +71,7 @@ pub fn init(args: &LogArgs) -> Result<LogGuard, TelemetryError> {
     };
     let registry = tracing_subscriber::registry().with(filter);
     let result = if json {
-        registry
-            .with(
-                fmt::layer()
-                    .with_writer(writer)
-                    .fmt_fields(JsonMembers)
-                    .event_format(JsonLine),
-            )
-            .try_init()
+        registry.with(JsonLayer::new(writer)).try_init()
     } else {
         registry.with(fmt::layer().with_writer(writer)).try_init()
     };
