@@ -347,8 +347,11 @@ fn request_span(
     id: &HeaderValue,
     route: Option<&MatchedPath>,
 ) -> tracing::Span {
+    // A root: a request starts its own trace, and naming no parent spares the lookup of
+    // whichever span the connection's task might be in.
     let span = tracing::info_span!(
         target: "berth::request",
+        parent: None,
         "request",
         service,
         method = req.method().as_str(),
