@@ -123,8 +123,7 @@ where
     // The innermost span names the object; the fields of every span in scope follow,
     // outermost first. The usual case, one span without parents (a request), is read
     // directly rather than through a collected scope.
-    let leaf = ctx.event_span(event);
-    if let Some(leaf) = leaf {
+    if let Some(leaf) = ctx.event_span(event) {
         line.push_str(",\"span\":{\"name\":");
         push_str(line, leaf.name());
         if leaf.parent().is_none() {
@@ -257,6 +256,7 @@ static NEEDS_ESCAPE: [bool; 256] = {
 struct Escaped<'a>(&'a mut String);
 
 impl fmt::Write for Escaped<'_> {
+    #[inline]
     fn write_str(&mut self, s: &str) -> fmt::Result {
         if needs_escape(s) {
             push_escaped(self.0, s);
@@ -309,11 +309,7 @@ fn push_escaped(out: &mut String, s: &str) {
 fn push_str(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
-    if needs_escape(s) {
-        push_escaped(out, s);
-    } else {
-        out.push_str(s);
-    }
+    let _ = Escaped(out).write_str(s);
     out.push('"');
 }
 
