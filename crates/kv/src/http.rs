@@ -17,7 +17,6 @@ use kit::{
     prelude::{OpenApiRouter, routes},
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::{
@@ -99,15 +98,30 @@ pub struct Status {
          content_type = "application/problem+json"),
     )
 )]
-async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
+async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Entry>> {
     // An id that could never have been stored is simply not there.
     if id.is_empty() || id.len() > MAX_ID_BYTES {
         return Err(Error::NotFound);
     }
     let data = state.store.get(&id).await?.ok_or(Error::NotFound)?;
-    let mut object = Map::with_capacity(1);
-    object.insert(id, Value::String(data));
-    Ok(Json(Value::Object(object)))
+    Ok(Json(Entry { id, data }))
+}
+
+/// Answer of `GET /get/{id}`: `{"<id>":"<data>"}`, an object of one member named by
+/// the id. Serialized as it is, without building a `serde_json::Map` (and its
+/// allocation) on every read.
+struct Entry {
+    id: String,
+    data: String,
+}
+
+impl Serialize for Entry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(&self.id, &self.data)?;
+        map.end()
+    }
 }
 
 /// Stores a value under an id: 201 when the id was new, 200 when its value was

@@ -112,8 +112,9 @@ pub mod redis_server {
     };
 
     /// A Redis started from the shipped `deploy/redis` config (ACL users, default user
-    /// off, AOF with `appendfsync always`) on a free port, with its data in a temporary
-    /// directory that outlives restarts. Killed when dropped.
+    /// off, AOF with `appendfsync always`) on a free port and a unix socket, with its
+    /// data (and the socket) in a temporary directory that outlives restarts. Killed
+    /// when dropped.
     pub struct RedisServer {
         dir: tempfile::TempDir,
         port: u16,
@@ -170,6 +171,9 @@ pub mod redis_server {
                 .arg("--dir")
                 .arg(self.dir.path())
                 .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                .arg("--unixsocket")
+                .arg(self.socket_path())
+                .args(["--unixsocketperm", "700"])
                 .stdout(log.try_clone().expect("log"))
                 .stderr(log)
                 .spawn()
@@ -208,6 +212,22 @@ pub mod redis_server {
                 .unwrap_or_else(|| panic!("no Redis user {user}"))
                 .1;
             format!("redis://{user}:{pw}@127.0.0.1:{}/0", self.port)
+        }
+
+        /// The URL for `user` over the server's unix socket.
+        pub fn unix_url(&self, user: &str) -> String {
+            let url = self.url(user);
+            let (_, rest) = url.split_once("://").expect("scheme");
+            let (creds, _) = rest.rsplit_once('@').expect("credentials");
+            let (user, pw) = creds.split_once(':').expect("user:password");
+            format!(
+                "redis+unix://{}?db=0&user={user}&pass={pw}",
+                self.socket_path().display()
+            )
+        }
+
+        fn socket_path(&self) -> PathBuf {
+            self.dir.path().join("redis.sock")
         }
 
         /// The URL with no credentials (the default user, which is off).

@@ -1,29 +1,43 @@
 //! The Redis backend: keys `<prefix><id>` holding the value as a string.
 //!
-//! One multiplexed connection (a [`ConnectionManager`]) serves every request and
-//! reconnects by itself after Redis went away. Every command is bounded by a short
-//! timeout, so that while Redis is down requests fail fast with 503 instead of
-//! hanging; the first command after Redis is back succeeds again.
+//! One multiplexed connection serves every request. Its socket is wrapped so that the
+//! commands of requests that are ready together leave in one write (the private
+//! `coalesce` module says why and how). When the connection drops (Redis restarted, killed,
+//! unreachable), it is forgotten and the next command opens a new one, so kv recovers
+//! by itself. Every command, connecting included, is bounded by a short timeout, so
+//! that while Redis is down requests fail fast with 503 instead of hanging.
 //!
 //! `set` is `SET key value GET`: one atomic command (Redis ≥ 6.2) that stores the value
 //! and returns the previous one, nil when the key was new. The shipped ACL lets the
 //! `kv` user run it (`+set` on `~kv:*`, which is read-write).
+//!
+//! # Layout
+//! - [`RedisStore`]: the [`Store`] on Redis, and its connection's life;
+//! - `coalesce`: the socket wrapper that batches writes.
+
+mod coalesce;
 
 use std::{sync::RwLock, time::Duration};
 
 use async_trait::async_trait;
 use redis::{
-    Client, ErrorKind, IntoConnectionInfo, RedisError, ServerErrorKind, Value,
-    aio::{ConnectionManager, ConnectionManagerConfig},
+    AsyncConnectionConfig, ConnectionAddr, ErrorKind, IntoConnectionInfo, RedisConnectionInfo,
+    RedisError, ServerErrorKind, Value, aio::MultiplexedConnection,
 };
+use tokio::io::{AsyncRead, AsyncWrite};
 
+use self::coalesce::Coalesced;
 use super::{SetOutcome, Store, StoreError};
 
 /// Key-value pairs in Redis, under a prefix.
 pub struct RedisStore {
-    client: Client,
-    config: ConnectionManagerConfig,
-    manager: RwLock<ConnectionManager>,
+    addr: ConnectionAddr,
+    settings: RedisConnectionInfo,
+    /// The open connection, with its number (so that a failure forgets only the
+    /// connection it happened on, not a newer one).
+    connection: RwLock<Option<(u64, MultiplexedConnection)>>,
+    /// Held while a connection is being opened: one opens, the others wait for it.
+    connecting: tokio::sync::Mutex<u64>,
     prefix: String,
     timeout: Duration,
 }
@@ -31,6 +45,7 @@ pub struct RedisStore {
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
+            .field("addr", &self.addr)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -52,51 +67,47 @@ impl RedisStore {
     /// Connects to `url`. When the URL has no password, `password` (if any) is used.
     /// Every command is bounded by `timeout`.
     ///
-    /// The connection is made lazily: when Redis does not answer yet, the store is
-    /// returned anyway (readiness reports it) and connects as soon as Redis is up. A
-    /// Redis that answers but refuses us (credentials, ACL) is an error.
+    /// When Redis does not answer yet, the store is returned anyway (readiness reports
+    /// it) and connects as soon as Redis is up. A Redis that answers but refuses us
+    /// (credentials, ACL) is an error.
     pub async fn connect(
         url: &str,
         password: Option<&str>,
         prefix: impl Into<String>,
         timeout: Duration,
     ) -> Result<Self, SetupError> {
-        let mut info = url.into_connection_info().map_err(SetupError::Url)?;
+        let info = url.into_connection_info().map_err(SetupError::Url)?;
+        let mut settings = info.redis_settings().clone();
         if let Some(password) = password
-            && info.redis_settings().password().is_none()
+            && settings.password().is_none()
         {
-            let settings = info.redis_settings().clone().set_password(password);
-            info = info.set_redis_settings(settings);
+            settings = settings.set_password(password);
         }
-        let client = Client::open(info).map_err(SetupError::Url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            // No response timeout of the connection's own: `run` bounds every command
-            // already, and a second timer per command costs a request a registration
-            // in the runtime's timer wheel for nothing.
-            .set_response_timeout(None)
-            // Fail fast while Redis is down: one attempt per command; the next command
-            // tries again.
-            .set_number_of_retries(0)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let manager = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
-            .map_err(SetupError::Url)?;
+        let addr = match info.addr() {
+            addr @ (ConnectionAddr::Tcp(..) | ConnectionAddr::Unix(_)) => addr.clone(),
+            // Only reachable with TLS, which this build of redis-rs rejects already.
+            _ => {
+                return Err(SetupError::Url(RedisError::from((
+                    ErrorKind::InvalidClientConfig,
+                    "kv connects over TCP or a unix socket only",
+                ))));
+            }
+        };
         let store = Self {
-            client,
-            config,
-            manager: RwLock::new(manager),
+            addr,
+            settings,
+            connection: RwLock::new(None),
+            connecting: tokio::sync::Mutex::new(0),
             prefix: prefix.into(),
             timeout,
         };
-        let ping = redis::cmd("PING");
-        match tokio::time::timeout(timeout, send(store.manager(), &ping)).await {
-            Err(_) => tracing::warn!("Redis does not answer yet; kv will connect when it does"),
+        match store.run_raw(&redis::cmd("PING")).await {
             Ok(Ok(_)) => {}
+            Err(_) => tracing::warn!("Redis does not answer yet; kv will connect when it does"),
             Ok(Err(e)) if e.kind() == ErrorKind::AuthenticationFailed => {
                 return Err(SetupError::Refused(e));
             }
-            Ok(Err(e)) => match store.classify(e.clone()) {
+            Ok(Err(e)) => match classify(e.clone()) {
                 StoreError::Unavailable(_) => tracing::warn!(
                     error = %e,
                     "Redis does not answer yet; kv will connect when it does"
@@ -107,7 +118,7 @@ impl RedisStore {
         // A prefix the user may not use (the ACL's key pattern) is a configuration
         // error: say so now rather than answer 500 to every request.
         let probe = redis::cmd("EXISTS").arg(store.key("")).clone();
-        if let Ok(Err(e)) = tokio::time::timeout(timeout, send(store.manager(), &probe)).await
+        if let Ok(Err(e)) = store.run_raw(&probe).await
             && e.kind() == ErrorKind::Server(ServerErrorKind::NoPerm)
         {
             return Err(SetupError::Refused(e));
@@ -122,61 +133,127 @@ impl RedisStore {
         key
     }
 
-    fn manager(&self) -> ConnectionManager {
-        self.manager
+    fn current(&self) -> Option<(u64, MultiplexedConnection)> {
+        self.connection
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
-    /// Replaces the connection manager. The manager reconnects by itself after I/O
-    /// errors, but not when the *handshake* of a new connection fails otherwise (e.g.
-    /// `LOADING` while a restarted Redis replays its AOF): then it would keep
-    /// returning that error. A fresh manager starts over.
-    fn renew(&self) {
-        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
-            Ok(fresh) => {
-                *self
-                    .manager
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot renew the Redis connection"),
+    /// The open connection, or a new one.
+    async fn connection(&self) -> redis::RedisResult<(u64, MultiplexedConnection)> {
+        if let Some(open) = self.current() {
+            return Ok(open);
         }
+        let mut opened = self.connecting.lock().await;
+        // Another request may have opened it while this one waited.
+        if let Some(open) = self.current() {
+            return Ok(open);
+        }
+        let connection = self.open().await?;
+        *opened += 1;
+        let open = (*opened, connection);
+        *self
+            .connection
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(open.clone());
+        Ok(open)
+    }
+
+    /// Opens a connection (socket, then `HELLO`/`AUTH` and `SELECT`) and starts its
+    /// driver. The driver ends by itself once the last clone of the connection is gone.
+    async fn open(&self) -> redis::RedisResult<MultiplexedConnection> {
+        // No response timeout of the connection's own: `run` bounds every command
+        // already, and a second timer per command costs a registration in the
+        // runtime's timer wheel for nothing.
+        let config = AsyncConnectionConfig::new().set_response_timeout(None);
+        match &self.addr {
+            ConnectionAddr::Tcp(host, port) => {
+                let socket = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                // Commands are batched by `Coalesced`; a batch leaves at once.
+                socket.set_nodelay(true)?;
+                self.handshake(socket, config).await
+            }
+            ConnectionAddr::Unix(path) => {
+                let socket = tokio::net::UnixStream::connect(path).await?;
+                self.handshake(socket, config).await
+            }
+            _ => unreachable!("`connect` accepts TCP and unix sockets only"),
+        }
+    }
+
+    async fn handshake<S>(
+        &self,
+        socket: S,
+        config: AsyncConnectionConfig,
+    ) -> redis::RedisResult<MultiplexedConnection>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (connection, driver) =
+            MultiplexedConnection::new_with_config(&self.settings, Coalesced::new(socket), config)
+                .await?;
+        tokio::spawn(driver);
+        Ok(connection)
+    }
+
+    /// Forgets connection number `number` if it is still the open one: the next
+    /// command opens a new one.
+    fn forget(&self, number: u64) {
+        let mut open = self
+            .connection
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if open.as_ref().is_some_and(|(n, _)| *n == number) {
+            *open = None;
+        }
+    }
+
+    /// Runs one command under the timeout: `Err` when it timed out, else Redis's
+    /// answer, an error reply being an `Err` too. A dropped connection is forgotten.
+    async fn run_raw(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> Result<redis::RedisResult<Value>, tokio::time::error::Elapsed> {
+        tokio::time::timeout(self.timeout, async {
+            let (number, mut connection) = self.connection().await?;
+            let result = connection
+                .send_packed_command(cmd)
+                .await
+                .and_then(Value::extract_error);
+            if let Err(e) = &result
+                && (e.is_unrecoverable_error() || e.is_connection_dropped())
+            {
+                self.forget(number);
+            }
+            result
+        })
+        .await
     }
 
     /// Runs one command under the timeout and classifies its failure.
     async fn run(&self, cmd: &redis::Cmd) -> Result<Value, StoreError> {
-        match tokio::time::timeout(self.timeout, send(self.manager(), cmd)).await {
+        match self.run_raw(cmd).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(self.classify(e)),
+            Ok(Err(e)) => Err(classify(e)),
             Err(elapsed) => Err(StoreError::Unavailable(Box::new(elapsed))),
-        }
-    }
-
-    fn classify(&self, e: RedisError) -> StoreError {
-        match e.kind() {
-            ErrorKind::Io
-            | ErrorKind::Server(
-                ServerErrorKind::TryAgain
-                | ServerErrorKind::ClusterDown
-                | ServerErrorKind::MasterDown,
-            ) => StoreError::Unavailable(Box::new(e)),
-            ErrorKind::Server(ServerErrorKind::BusyLoading) | ErrorKind::AuthenticationFailed => {
-                // Possibly a failed handshake the manager will not retry by itself.
-                self.renew();
-                StoreError::Unavailable(Box::new(e))
-            }
-            _ => StoreError::Other(Box::new(e)),
         }
     }
 }
 
-/// Sends one command; an error reply of the server is an `Err`, not a `Value`.
-async fn send(mut conn: ConnectionManager, cmd: &redis::Cmd) -> redis::RedisResult<Value> {
-    conn.send_packed_command(cmd)
-        .await
-        .and_then(Value::extract_error)
+/// Sorts a failure: Redis unreachable or not ready (503, worth retrying) or anything else.
+fn classify(e: RedisError) -> StoreError {
+    match e.kind() {
+        ErrorKind::Io
+        | ErrorKind::AuthenticationFailed
+        | ErrorKind::Server(
+            ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::BusyLoading,
+        ) => StoreError::Unavailable(Box::new(e)),
+        _ => StoreError::Other(Box::new(e)),
+    }
 }
 
 #[async_trait]

@@ -4,7 +4,10 @@
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
-use kv::store::redis::{RedisStore, SetupError};
+use kv::store::{
+    SetOutcome, Store as _,
+    redis::{RedisStore, SetupError},
+};
 use serde_json::Value;
 use testkit::redis_server::RedisServer;
 
@@ -254,5 +257,21 @@ async fn configuration_picks_the_store_and_injects_the_password_file() {
             .await
             .unwrap(),
         redis::Value::BulkString(b"shared".to_vec())
+    );
+}
+
+#[tokio::test]
+async fn kv_reaches_redis_over_a_unix_socket() {
+    let server = RedisServer::start().await;
+    let store = RedisStore::connect(&server.unix_url("kv"), None, "kv:", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(store.set("unix", "1").await.unwrap(), SetOutcome::Created);
+    assert_eq!(store.get("unix").await.unwrap().as_deref(), Some("1"));
+    assert_eq!(
+        redis_error(&server.url("admin"), &["GET", "kv:unix"])
+            .await
+            .unwrap(),
+        redis::Value::BulkString(b"1".to_vec())
     );
 }
