@@ -168,9 +168,11 @@ $rounds alternated rounds, medians).
 it; \`kv\` may not) and put back to \`always\` at the end.
 GET rounds (redis-benchmark, berth /get, berth /livez): $(for i in "${!redis_get[@]}"; do printf '(%s, %s, %s) ' "${redis_get[$i]}" "${berth_get[$i]}" "${berth_livez[$i]}"; done)
 /set rounds (always, everysec; req/s): $(for i in "${!set_always[@]}"; do printf '(%s, %s) ' "${set_always[$i]}" "${set_everysec[$i]}"; done)
-berth keeps one multiplexed connection to Redis, so concurrent writes reach Redis in
-the same event-loop batch and share one fsync (\`appendfsync always\` fsyncs once per
-batch). wrk, redis-benchmark, berth and Redis share the same two cores.
+berth keeps one multiplexed connection to Redis, and the commands of the requests that
+are ready together leave in one write (crates/kv/src/store/redis/coalesce.rs): Redis
+reads them in one go and, for writes, covers them with one fsync (\`appendfsync always\`
+fsyncs once per event-loop batch). wrk, redis-benchmark, berth and Redis share the same
+two cores.
 MD
 write_section kv "$work/section.md"
 echo "==> wrote docs/benchmarks.md (section kv)"
