@@ -175,23 +175,13 @@ mod tests {
 
     use super::*;
 
-    /// A socket that counts the writes that reached it.
-    struct Counted<S> {
-        io: S,
+    /// The write half of a socket, counting the writes that reached it.
+    struct Counted<W> {
+        io: W,
         writes: Arc<AtomicUsize>,
     }
 
-    impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
-        }
-    }
-
-    impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    impl<W: AsyncWrite + Unpin> AsyncWrite for Counted<W> {
         fn poll_write(
             self: Pin<&mut Self>,
             cx: &mut Context<'_>,
@@ -201,21 +191,6 @@ mod tests {
             let written = ready!(Pin::new(&mut this.io).poll_write(cx, buf));
             this.writes.fetch_add(1, Ordering::Relaxed);
             Poll::Ready(written)
-        }
-
-        fn poll_write_vectored(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            bufs: &[io::IoSlice<'_>],
-        ) -> Poll<io::Result<usize>> {
-            let this = self.get_mut();
-            let written = ready!(Pin::new(&mut this.io).poll_write_vectored(cx, bufs));
-            this.writes.fetch_add(1, Ordering::Relaxed);
-            Poll::Ready(written)
-        }
-
-        fn is_write_vectored(&self) -> bool {
-            self.io.is_write_vectored()
         }
 
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -240,10 +215,14 @@ mod tests {
             .unwrap();
         socket.set_nodelay(true).unwrap();
         let writes = Arc::new(AtomicUsize::new(0));
-        let counted = Counted {
-            io: socket,
-            writes: writes.clone(),
-        };
+        let (read, write) = socket.into_split();
+        let counted = tokio::io::join(
+            read,
+            Counted {
+                io: write,
+                writes: writes.clone(),
+            },
+        );
         let settings = info.redis_settings();
         let config = AsyncConnectionConfig::new;
         let connection = if coalesced {
