@@ -6,6 +6,9 @@
 #    alternated so that noise hits both alike; BENCH_KEYS keys exist, ids drawn at random;
 #    beside them, the same berth's `GET /livez` (the kit's HTTP path, no store): the
 #    ceiling any store could reach through this HTTP stack on this machine;
+#  - p50 / p99 latency of a lone client (one connection): redis-benchmark `GET`, berth
+#    `GET /get/{id}` and `GET /livez`, so that batching the writes to Redis is seen not
+#    to cost a client alone;
 #  - the cost of `appendfsync always` on writes: `POST /set` (replacing random existing
 #    keys) with `always` (the shipped config) against `everysec` (switched with
 #    `CONFIG SET` as the admin user), alternated; redis-benchmark `SET` likewise, for
@@ -119,6 +122,22 @@ livez_ratio=$(ratio "$livez_med" "$redis_get_med")
 store_share=$(ratio "$berth_get_med" "$livez_med")
 echo "    median: redis-benchmark $redis_get_med req/s, berth $berth_get_med req/s, ratio $get_ratio; /livez $livez_med req/s ($livez_ratio of redis-benchmark)"
 
+echo "==> GET at one connection: latency (does batching the writes to Redis cost a lone client?)"
+one_redis=(); one_get=(); one_livez=()
+for r in $(seq 1 "$rounds"); do
+  one_redis+=("$(redis_bench_latency "$kv_url" -c 1 -n 30000 -r "$nkeys" GET 'kv:__rand_int__')")
+  wrk_report "$work/wrk.txt" "$base" -t1 -c1 -d5s --latency -s "$work/get.lua" -- "$nkeys"
+  one_get+=("$(report_ms "$work/wrk.txt" 50 3) $(report_ms "$work/wrk.txt" 99 3)")
+  wrk_report "$work/wrk.txt" "$base/livez" -t1 -c1 -d5s --latency
+  one_livez+=("$(report_ms "$work/wrk.txt" 50 3) $(report_ms "$work/wrk.txt" 99 3)")
+  echo "    round $r (p50 p99, ms): redis-benchmark GET ${one_redis[-1]}, berth GET /get/{id} ${one_get[-1]}, GET /livez ${one_livez[-1]}"
+done
+# Medians of each percentile over the rounds: p50 (field 1) and p99 (field 2).
+pct() { local field=$1; shift; median "$(printf '%s\n' "$@" | awk -v f="$field" '{print $f}')"; }
+one_redis_p50=$(pct 1 "${one_redis[@]}"); one_redis_p99=$(pct 2 "${one_redis[@]}")
+one_get_p50=$(pct 1 "${one_get[@]}"); one_get_p99=$(pct 2 "${one_get[@]}")
+one_livez_p50=$(pct 1 "${one_livez[@]}"); one_livez_p99=$(pct 2 "${one_livez[@]}")
+
 echo "==> POST /set: appendfsync always against everysec"
 set_fsync() {
   [ "$(admin CONFIG SET appendfsync "$1")" = OK ] || { echo "CONFIG SET appendfsync $1 refused" >&2; exit 1; }
@@ -159,6 +178,9 @@ $rounds alternated rounds, medians).
 | berth / redis-benchmark | **$get_ratio** ($(verdict "$get_ratio >= 0.5")) | ≥ 0.50 |
 | the same berth's \`GET /livez\` (no store: the HTTP ceiling), same rounds | $livez_med req/s, **$livez_ratio** of redis-benchmark | context |
 | \`GET /get/{id}\` / \`GET /livez\`: what the Redis round trip leaves of the ceiling | $store_share | context |
+| one connection, p50 / p99: redis-benchmark \`GET\` | $one_redis_p50 / $one_redis_p99 ms | context |
+| one connection, p50 / p99: berth \`GET /get/{id}\` (wrk \`-t1 -c1 -d5s\`) | $one_get_p50 / $one_get_p99 ms | context |
+| one connection, p50 / p99: berth \`GET /livez\` | $one_livez_p50 / $one_livez_p99 ms | context |
 | berth \`POST /set\` (replaces), \`appendfsync always\` (shipped) | $always_med req/s | |
 | berth \`POST /set\`, \`appendfsync everysec\` | $everysec_med req/s | |
 | always / everysec, through berth | **$set_ratio** | recorded |
@@ -167,6 +189,7 @@ $rounds alternated rounds, medians).
 \`appendfsync\` is switched with \`CONFIG SET\` as the ACL user \`admin\` (the shipped ACL allows
 it; \`kv\` may not) and put back to \`always\` at the end.
 GET rounds (redis-benchmark, berth /get, berth /livez): $(for i in "${!redis_get[@]}"; do printf '(%s, %s, %s) ' "${redis_get[$i]}" "${berth_get[$i]}" "${berth_livez[$i]}"; done)
+One-connection rounds (p50 p99, ms; redis-benchmark, berth /get, berth /livez): $(for i in "${!one_redis[@]}"; do printf '(%s, %s, %s) ' "${one_redis[$i]}" "${one_get[$i]}" "${one_livez[$i]}"; done)
 /set rounds (always, everysec; req/s): $(for i in "${!set_always[@]}"; do printf '(%s, %s) ' "${set_always[$i]}" "${set_everysec[$i]}"; done)
 berth keeps one multiplexed connection to Redis, and the commands of the requests that
 are ready together leave in one write (crates/kv/src/store/redis/coalesce.rs): Redis

@@ -102,12 +102,20 @@ report_rps() {
   awk '/^Requests\/sec:/ {print $2}' "$1"
 }
 
-# A latency percentile (50, 75, 90 or 99) of a wrk_report --latency report, in ms.
+# A latency percentile (50, 75, 90 or 99) of a wrk_report --latency report, in ms:
+# report_ms FILE PERCENTILE [DECIMALS (2)].
 report_ms() {
-  awk -v p="$2%" '$1 == p {
+  awk -v p="$2%" -v d="${3:-2}" '$1 == p {
     v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
-    printf "%.2f\n", (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : (u == "m") ? v * 60000 : v
+    printf "%.*f\n", d, (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : (u == "m") ? v * 60000 : v
   }' "$1"
+}
+
+# p50 and p99 latency (ms) that redis-benchmark measures for one command:
+# redis_bench_latency URL [args...] prints "p50 p99".
+redis_bench_latency() {
+  local url=$1; shift
+  redis-benchmark -u "$url" --csv "$@" 2>/dev/null | awk -F'"' 'NR == 2 {print $10, $14}'
 }
 
 # Requests/s that redis-benchmark gets for one command: redis_bench_rps URL [args...]
