@@ -2,9 +2,10 @@
 //!
 //! One multiplexed connection serves every request. Its socket is wrapped so that the
 //! commands of requests that are ready together leave in one write (the private
-//! `coalesce` module says why and how). When the connection drops (Redis restarted, killed,
-//! unreachable), it is forgotten and the next command opens a new one, so kv recovers
-//! by itself. Every command, connecting included, is bounded by a short timeout, so
+//! `coalesce` module says why and how). When the connection ends (Redis restarted,
+//! killed, unreachable), it is forgotten at once and the next command opens a new one,
+//! so kv recovers by itself, and a request that comes after Redis is back is answered
+//! even when it is the first since the restart. Every command, connecting included, is bounded by a short timeout, so
 //! that while Redis is down requests fail fast with 503 instead of hanging.
 //!
 //! `set` is `SET key value GET`: one atomic command (Redis ≥ 6.2) that stores the value
@@ -17,7 +18,10 @@
 
 mod coalesce;
 
-use std::{sync::RwLock, time::Duration};
+use std::{
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use redis::{
@@ -33,9 +37,9 @@ use super::{SetOutcome, Store, StoreError};
 pub struct RedisStore {
     addr: ConnectionAddr,
     settings: RedisConnectionInfo,
-    /// The open connection, with its number (so that a failure forgets only the
-    /// connection it happened on, not a newer one).
-    connection: RwLock<Option<(u64, MultiplexedConnection)>>,
+    /// The open connection (shared with its driver task, which forgets it when it
+    /// ends).
+    connection: Arc<Slot>,
     /// Held while a connection is being opened: one opens, the others wait for it.
     connecting: tokio::sync::Mutex<u64>,
     prefix: String,
@@ -51,6 +55,10 @@ impl std::fmt::Debug for RedisStore {
             .finish_non_exhaustive()
     }
 }
+
+/// Where the open connection is kept, with its number: a failure forgets only the
+/// connection it happened on, not a newer one.
+type Slot = RwLock<Option<(u64, MultiplexedConnection)>>;
 
 /// Why a Redis store could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +104,7 @@ impl RedisStore {
         let store = Self {
             addr,
             settings,
-            connection: RwLock::new(None),
+            connection: Arc::new(RwLock::new(None)),
             connecting: tokio::sync::Mutex::new(0),
             prefix: prefix.into(),
             timeout,
@@ -150,9 +158,10 @@ impl RedisStore {
         if let Some(open) = self.current() {
             return Ok(open);
         }
-        let connection = self.open().await?;
-        *opened += 1;
-        let open = (*opened, connection);
+        let number = *opened + 1;
+        let connection = self.open(number).await?;
+        *opened = number;
+        let open = (number, connection);
         *self
             .connection
             .write()
@@ -160,9 +169,9 @@ impl RedisStore {
         Ok(open)
     }
 
-    /// Opens a connection (socket, then `HELLO`/`AUTH` and `SELECT`) and starts its
-    /// driver. The driver ends by itself once the last clone of the connection is gone.
-    async fn open(&self) -> redis::RedisResult<MultiplexedConnection> {
+    /// Opens connection number `number` (socket, then `AUTH` and `SELECT`) and starts
+    /// its driver.
+    async fn open(&self, number: u64) -> redis::RedisResult<MultiplexedConnection> {
         // No response timeout of the connection's own: `run` bounds every command
         // already, and a second timer per command costs a registration in the
         // runtime's timer wheel for nothing.
@@ -172,18 +181,24 @@ impl RedisStore {
                 let socket = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
                 // Commands are batched by `Coalesced`; a batch leaves at once.
                 socket.set_nodelay(true)?;
-                self.handshake(socket, config).await
+                self.handshake(number, socket, config).await
             }
             ConnectionAddr::Unix(path) => {
                 let socket = tokio::net::UnixStream::connect(path).await?;
-                self.handshake(socket, config).await
+                self.handshake(number, socket, config).await
             }
             _ => unreachable!("`connect` accepts TCP and unix sockets only"),
         }
     }
 
+    /// Sets up a connection on `socket` and spawns its driver: the task that writes
+    /// the commands and reads the answers. The driver ends when Redis closes the
+    /// connection or it fails (or once every clone of the connection is gone); then
+    /// the connection is forgotten at once, so that the next command, a write
+    /// included, opens a new one instead of failing on the dead one.
     async fn handshake<S>(
         &self,
+        number: u64,
         socket: S,
         config: AsyncConnectionConfig,
     ) -> redis::RedisResult<MultiplexedConnection>
@@ -193,24 +208,23 @@ impl RedisStore {
         let (connection, driver) =
             MultiplexedConnection::new_with_config(&self.settings, Coalesced::new(socket), config)
                 .await?;
-        tokio::spawn(driver);
+        let slot = Arc::downgrade(&self.connection);
+        tokio::spawn(async move {
+            driver.await;
+            if let Some(slot) = slot.upgrade() {
+                forget(&slot, number);
+            }
+        });
         Ok(connection)
     }
 
-    /// Forgets connection number `number` if it is still the open one: the next
-    /// command opens a new one.
-    fn forget(&self, number: u64) {
-        let mut open = self
-            .connection
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if open.as_ref().is_some_and(|(n, _)| *n == number) {
-            *open = None;
-        }
-    }
-
     /// Runs one command under the timeout: `Err` when it timed out, else Redis's
-    /// answer, an error reply being an `Err` too. A dropped connection is forgotten.
+    /// answer, an error reply being an `Err` too. A connection that dropped under the
+    /// command is forgotten (its driver may not have ended yet).
+    ///
+    /// The command is not sent again: it may have reached Redis before the connection
+    /// dropped, and a `SET` sent twice would answer 200 (replaced) for the key it
+    /// created.
     async fn run_raw(
         &self,
         cmd: &redis::Cmd,
@@ -224,7 +238,7 @@ impl RedisStore {
             if let Err(e) = &result
                 && (e.is_unrecoverable_error() || e.is_connection_dropped())
             {
-                self.forget(number);
+                forget(&self.connection, number);
             }
             result
         })
@@ -238,6 +252,17 @@ impl RedisStore {
             Ok(Err(e)) => Err(classify(e)),
             Err(elapsed) => Err(StoreError::Unavailable(Box::new(elapsed))),
         }
+    }
+}
+
+/// Forgets connection number `number` if it is still the open one: the next command
+/// opens a new one.
+fn forget(slot: &Slot, number: u64) {
+    let mut open = slot
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if open.as_ref().is_some_and(|(n, _)| *n == number) {
+        *open = None;
     }
 }
 

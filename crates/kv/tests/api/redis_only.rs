@@ -275,3 +275,20 @@ async fn kv_reaches_redis_over_a_unix_socket() {
         redis::Value::BulkString(b"1".to_vec())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_requests_after_a_redis_restart_are_answered() {
+    let mut server = RedisServer::start().await;
+    let app = app_on(&server).await;
+    assert_eq!(app.set("kept", "1").await.status(), 201);
+
+    // Redis goes away and comes back while kv is idle: kv's connection died with it.
+    server.restart().await;
+    // The first command is a write, which kv never sends twice: it is answered only
+    // because the dead connection was forgotten when it ended, not when a request
+    // failed on it.
+    let r = app.set("fresh", "2").await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    assert_eq!(app.data("kept").await.as_deref(), Some("1"));
+    assert_eq!(app.get("/healthcheck").await.status(), 200);
+}
