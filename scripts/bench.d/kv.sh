@@ -161,7 +161,6 @@ rset_ratio=$(ratio "$ralways_med" "$reverysec_med")
 echo "    median: berth always $always_med req/s, everysec $everysec_med req/s, ratio $set_ratio"
 echo "    median: redis-benchmark SET always $ralways_med req/s, everysec $reverysec_med req/s, ratio $rset_ratio"
 
-verdict() { python3 -c "print('met' if $1 else '**missed**')"; }
 cat > "$work/section.md" <<MD
 ## kv on Redis: reads against redis-benchmark, the cost of \`appendfsync always\`
 

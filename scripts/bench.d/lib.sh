@@ -49,6 +49,9 @@ median() {
 # A / B to three decimals.
 ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
 
+# "met" when the Python condition $1 holds, else "**missed**" (for a target's cell).
+verdict() { python3 -c "print('met' if $1 else '**missed**')"; }
+
 # One line describing this machine.
 machine() {
   echo "$(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), $(uname -r), $(rustc --version)"

@@ -141,7 +141,6 @@ fi
 oldest=$(curl -fsS "$base/multivac")
 [ "$oldest" = "$datum 1" ] || { echo "GET /multivac answers \"$oldest\", not the first datum" >&2; exit 1; }
 
-verdict() { python3 -c "print('met' if $1 else '**missed**')"; }
 cat > "$work/section.md" <<MD
 ## multivac on Redis Streams + PostgreSQL: queueing and draining
 

@@ -96,7 +96,6 @@ start_server() {
 }
 # N with thousands separators.
 thousands() { python3 -c "print(f'{$1:,}')"; }
-verdict() { python3 -c "print('met' if $1 else '**missed**')"; }
 
 # The statement behind GET /rates, as berth sends it ($1 origin, $2 destination, $3/$4
 # first and last day), and a pgbench script running it. pgbench's \set takes numbers

@@ -203,7 +203,6 @@ done
 paced_p99_med=$(median "${paced_p99[@]}"); paced_p50_med=$(median "${paced_p50[@]}"); paced_med=$(median "${paced_rps[@]}")
 echo "    median, paced: GET /user $paced_med req/s, p50 $paced_p50_med ms, p99 $paced_p99_med ms"
 
-verdict() { python3 -c "print('met' if $1 else '**missed**')"; }
 cat > "$work/section.md" <<MD
 ## users on PostgreSQL: transfers and listing
 

@@ -442,9 +442,9 @@ fn is_json(value: Option<&HeaderValue>) -> bool {
 }
 
 /// Turns every error response that is not JSON (axum's rejections, the 413 of its body
-/// limit, plain-text errors of a handler) into problem+json, keeping the text as the detail for 4xx and
-/// saying nothing internal for 5xx. Only for responses [`needs_problem`] picks: JSON
-/// error bodies (a service's own contract) pass untouched.
+/// limit, plain-text errors of a handler) into problem+json, keeping the text as the
+/// detail for 4xx and saying nothing internal for 5xx. Only for responses
+/// [`needs_problem`] picks: JSON error bodies (a service's own contract) pass untouched.
 async fn problemize(response: Response) -> Response {
     let status = response.status();
     let (mut parts, body) = response.into_parts();

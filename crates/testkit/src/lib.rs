@@ -205,25 +205,26 @@ pub mod redis_server {
 
         /// The URL for `user` (`kv`, `multivac`, `healthcheck` or `admin`).
         pub fn url(&self, user: &str) -> String {
-            let pw = &self
-                .passwords
-                .iter()
-                .find(|(u, _)| *u == user)
-                .unwrap_or_else(|| panic!("no Redis user {user}"))
-                .1;
+            let pw = self.password(user);
             format!("redis://{user}:{pw}@127.0.0.1:{}/0", self.port)
         }
 
         /// The URL for `user` over the server's unix socket.
         pub fn unix_url(&self, user: &str) -> String {
-            let url = self.url(user);
-            let (_, rest) = url.split_once("://").expect("scheme");
-            let (creds, _) = rest.rsplit_once('@').expect("credentials");
-            let (user, pw) = creds.split_once(':').expect("user:password");
+            let pw = self.password(user);
             format!(
                 "redis+unix://{}?db=0&user={user}&pass={pw}",
                 self.socket_path().display()
             )
+        }
+
+        fn password(&self, user: &str) -> &str {
+            &self
+                .passwords
+                .iter()
+                .find(|(u, _)| *u == user)
+                .unwrap_or_else(|| panic!("no Redis user {user}"))
+                .1
         }
 
         fn socket_path(&self) -> PathBuf {

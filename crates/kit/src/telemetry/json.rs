@@ -66,9 +66,12 @@ where
 
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let mut extensions = span.extensions_mut();
-        if let Some(SpanFields(fields)) = extensions.get_mut::<SpanFields>() {
-            values.record(&mut Members(fields));
+        // Formatted before the span's extensions are locked: a value whose `Debug` logs
+        // would otherwise reach them again, from this thread, while they are held.
+        let mut more = String::new();
+        values.record(&mut Members(&mut more));
+        if let Some(SpanFields(fields)) = span.extensions_mut().get_mut::<SpanFields>() {
+            fields.push_str(&more);
         }
     }
 
@@ -85,9 +88,10 @@ where
 }
 
 /// Runs `f` with this thread's scratch buffer, empty: lines are built there, so that
-/// building one allocates nothing. Should the buffer be in use already (tracing drops
-/// events raised inside the subscriber today, so only a future change could nest two
-/// lines), the inner call gets a buffer of its own instead of a panic.
+/// building one allocates nothing. When the buffer is in use already, the inner call
+/// gets a buffer of its own instead of a panic: with the global subscriber (berth's),
+/// tracing dispatches an event raised while a line is built (a field's `Debug` that
+/// logs) to this layer again, on the same thread.
 fn with_scratch<T>(f: impl FnOnce(&mut String) -> T) -> T {
     thread_local! {
         static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
@@ -380,10 +384,29 @@ pub(super) mod tests {
         assert_eq!(outer[0]["after"], "still here");
         assert_eq!(outer[0]["span"]["who"], "chatty value");
         assert_eq!(outer[0]["span"]["request_id"], "r-2");
-        // tracing drops an event raised while the subscriber is busy with another on
-        // the same thread, so the nested lines never reach the buffer; the line being
-        // built is whole either way.
+        // Under a scoped subscriber, as here, tracing drops an event raised while the
+        // subscriber is busy with another on the same thread. (Under the global one it
+        // is dispatched again: `with_scratch` gives the nested line a buffer of its own,
+        // tested below.)
         assert_eq!(lines.len(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_line_built_while_another_is_being_built_gets_a_buffer_of_its_own() {
+        let (outer, inner) = with_scratch(|outer| {
+            outer.push_str("outer");
+            let inner = with_scratch(|inner| {
+                assert!(inner.is_empty(), "{inner}");
+                inner.push_str("inner");
+                inner.clone()
+            });
+            outer.push_str(", still whole");
+            (outer.clone(), inner)
+        });
+        assert_eq!(outer, "outer, still whole");
+        assert_eq!(inner, "inner");
+        // The thread's buffer is handed out again, emptied.
+        with_scratch(|buf| assert!(buf.is_empty(), "{buf}"));
     }
 
     #[test]

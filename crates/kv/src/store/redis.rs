@@ -35,7 +35,7 @@ use super::{SetOutcome, Store, StoreError};
 
 /// Key-value pairs in Redis, under a prefix.
 pub struct RedisStore {
-    addr: ConnectionAddr,
+    endpoint: Endpoint,
     settings: RedisConnectionInfo,
     /// The open connection (shared with its driver task, which forgets it when it
     /// ends).
@@ -49,11 +49,20 @@ pub struct RedisStore {
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
-            .field("addr", &self.addr)
+            .field("endpoint", &self.endpoint)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
+}
+
+/// Where Redis listens: the kinds of address kv connects to.
+#[derive(Debug)]
+enum Endpoint {
+    /// Host and port.
+    Tcp(String, u16),
+    /// A unix socket's path.
+    Unix(std::path::PathBuf),
 }
 
 /// Where the open connection is kept, with its number: a failure forgets only the
@@ -91,8 +100,9 @@ impl RedisStore {
         {
             settings = settings.set_password(password);
         }
-        let addr = match info.addr() {
-            addr @ (ConnectionAddr::Tcp(..) | ConnectionAddr::Unix(_)) => addr.clone(),
+        let endpoint = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => Endpoint::Tcp(host.clone(), *port),
+            ConnectionAddr::Unix(path) => Endpoint::Unix(path.clone()),
             // Only reachable with TLS, which this build of redis-rs rejects already.
             _ => {
                 return Err(SetupError::Url(RedisError::from((
@@ -102,7 +112,7 @@ impl RedisStore {
             }
         };
         let store = Self {
-            addr,
+            endpoint,
             settings,
             connection: Arc::new(RwLock::new(None)),
             connecting: tokio::sync::Mutex::new(0),
@@ -176,18 +186,17 @@ impl RedisStore {
         // already, and a second timer per command costs a registration in the
         // runtime's timer wheel for nothing.
         let config = AsyncConnectionConfig::new().set_response_timeout(None);
-        match &self.addr {
-            ConnectionAddr::Tcp(host, port) => {
+        match &self.endpoint {
+            Endpoint::Tcp(host, port) => {
                 let socket = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
                 // Commands are batched by `Coalesced`; a batch leaves at once.
                 socket.set_nodelay(true)?;
                 self.handshake(number, socket, config).await
             }
-            ConnectionAddr::Unix(path) => {
+            Endpoint::Unix(path) => {
                 let socket = tokio::net::UnixStream::connect(path).await?;
                 self.handshake(number, socket, config).await
             }
-            _ => unreachable!("`connect` accepts TCP and unix sockets only"),
         }
     }
 
