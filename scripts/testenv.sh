@@ -51,8 +51,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=scripts/lib/common.sh
-. "$ROOT/scripts/lib/common.sh"
+# shellcheck source=scripts/lib/tools.sh
+. "$ROOT/scripts/lib/tools.sh"
 
 REDIS_CONF_DIR="$ROOT/deploy/redis"
 MARKER=.berth-testenv
@@ -84,63 +84,26 @@ pg_bin_dir() {
     fi
 }
 
-pkg_installed() {
-    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true) == "install ok installed" ]]
-}
-
 cmd_ensure_packages() {
+    if (($# > 0)); then
+        ensure_apt "$@"
+        return
+    fi
     local -a want=()
     local p pg_bin
-    if (($# > 0)); then
-        for p in "$@"; do
-            pkg_installed "$p" || want+=("$p")
-        done
-    else
-        pg_bin=$(pg_bin_dir)
-        command -v redis-server >/dev/null 2>&1 || want+=(redis-server)
-        command -v redis-cli >/dev/null 2>&1 || want+=(redis-tools)
-        for p in initdb pg_ctl postgres; do
-            if [[ ! -x $pg_bin/$p ]]; then
-                want+=(postgresql-15)
-                break
-            fi
-        done
-        if ! command -v psql >/dev/null 2>&1 || ! command -v pg_isready >/dev/null 2>&1; then
-            want+=(postgresql-client-15)
+    pg_bin=$(pg_bin_dir)
+    command -v redis-server >/dev/null 2>&1 || want+=(redis-server)
+    command -v redis-cli >/dev/null 2>&1 || want+=(redis-tools)
+    for p in initdb pg_ctl postgres; do
+        if [[ ! -x $pg_bin/$p ]]; then
+            want+=(postgresql-15)
+            break
         fi
+    done
+    if ! command -v psql >/dev/null 2>&1 || ! command -v pg_isready >/dev/null 2>&1; then
+        want+=(postgresql-client-15)
     fi
-    ((${#want[@]} > 0)) || return 0
-
-    command -v apt-get >/dev/null 2>&1 || die "missing ${want[*]} and no apt-get to install them"
-    local -a sudo=()
-    if ((EUID != 0)); then
-        command -v sudo >/dev/null 2>&1 || die "missing ${want[*]}; run as root to install them"
-        sudo=(sudo)
-    fi
-    say "installing ${want[*]} (apt-get)"
-    local log
-    log=$(mktemp "${TMPDIR:-/tmp}/berth-apt.XXXXXX")
-    # Packages must not start their own daemons (postgresql-15 would start a
-    # cluster on 5432): a temporary policy-rc.d says "no" to service starts.
-    local policy=/usr/sbin/policy-rc.d policy_added=0
-    if ((EUID == 0)) && [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && policy_added=1
-    fi
-    local rc=0
-    {
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q update &&
-            "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q install -y \
-                --no-install-recommends -o DPkg::Lock::Timeout=120 \
-                -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-                "${want[@]}"
-    } >"$log" 2>&1 </dev/null || rc=$?
-    ((policy_added == 0)) || rm -f "$policy"
-    if ((rc != 0)); then
-        cat "$log" >&2
-        rm -f "$log"
-        die "apt-get failed (exit $rc) installing ${want[*]}"
-    fi
-    rm -f "$log"
+    ((${#want[@]} == 0)) || ensure_apt "${want[@]}"
 }
 
 # ---------------------------------------------------------------- postgres --

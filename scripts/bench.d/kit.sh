@@ -20,8 +20,8 @@ conns=${BENCH_CONNECTIONS:-32}
 duration=${BENCH_DURATION:-10s}
 rounds=${BENCH_ROUNDS:-3}
 
-ensure_cmd wrk wrk
-ensure_cmd curl curl
+ensure_cmds wrk:wrk
+ensure_cmds curl:curl
 echo "==> building release binaries"
 cargo build --release -q -p berth --bin berth --example bare_clock
 bin=$(release_dir)/berth

@@ -27,9 +27,9 @@ nkeys=${BENCH_KEYS:-1000}
 requests=${BENCH_REDIS_REQUESTS:-400000}
 value=$(head -c 100 /dev/zero | tr '\0' v)  # 100 bytes
 
-ensure_cmd wrk wrk
-ensure_cmd curl curl
-ensure_cmd redis-benchmark redis-tools
+ensure_cmds wrk:wrk
+ensure_cmds curl:curl
+ensure_cmds redis-benchmark:redis-tools
 echo "==> building the release binary"
 cargo build --release -q -p berth -j2
 bin=$(release_dir)/berth

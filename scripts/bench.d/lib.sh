@@ -8,21 +8,9 @@ release_dir() {
   printf '%s/release\n' "$t"
 }
 
-# A free TCP port on 127.0.0.1.
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# Installs Debian packages that are missing (by command name:package pairs).
-ensure_cmd() {
-  local cmd=$1 pkg=$2
-  if ! command -v "$cmd" >/dev/null 2>&1; then
-    echo "==> installing $pkg"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null
-    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$pkg" >/dev/null
-  fi
-}
+# free_port, say/die (common.sh) and the one installer (tools.sh).
+# shellcheck source=scripts/lib/tools.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/tools.sh"
 
 # Waits until URL answers 2xx (at most 20 s).
 wait_http() {

@@ -23,9 +23,9 @@ requests=${BENCH_REDIS_REQUESTS:-200000}
 items=${BENCH_ITEMS:-100000}
 datum="the last question"
 
-ensure_cmd wrk wrk
-ensure_cmd curl curl
-ensure_cmd redis-benchmark redis-tools
+ensure_cmds wrk:wrk
+ensure_cmds curl:curl
+ensure_cmds redis-benchmark:redis-tools
 echo "==> building the release binary"
 cargo build --release -q -p berth -j2
 bin=$(release_dir)/berth

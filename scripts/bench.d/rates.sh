@@ -33,8 +33,8 @@ seconds=${duration%s}
 [ -f "$dump" ] || { echo "no dump at $dump (set RATES_SQL)" >&2; exit 2; }
 dump=$(realpath "$dump")
 
-ensure_cmd wrk wrk
-ensure_cmd curl curl
+ensure_cmds wrk:wrk
+ensure_cmds curl:curl
 ensure_cmd pgbench postgresql-client-15  # pgbench and psql
 echo "==> building the release binary"
 cargo build --release -q -p berth -j2

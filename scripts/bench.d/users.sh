@@ -27,8 +27,8 @@ rounds=${BENCH_ROUNDS:-3}
 nusers=${BENCH_USERS:-100}
 seconds=${duration%s}
 
-ensure_cmd wrk wrk
-ensure_cmd curl curl
+ensure_cmds wrk:wrk
+ensure_cmds curl:curl
 ensure_cmd pgbench postgresql-client-15  # pgbench and psql
 echo "==> building the release binary"
 cargo build --release -q -p berth -j2
