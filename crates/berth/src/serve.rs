@@ -1,12 +1,11 @@
 //! `berth serve`: build the selected services, bind them all, then serve until a
 //! shutdown signal, draining in-flight requests.
 
-use std::{collections::BTreeSet, net::SocketAddr};
+use std::collections::BTreeSet;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use kit::{Server, Shutdown, config::HttpArgs};
-use tokio_util::task::TaskTracker;
+use kit::{Runner, config::HttpArgs};
 
 /// A service `berth serve` can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -63,21 +62,18 @@ impl ServeArgs {
     }
 }
 
-/// Builds every selected service, binds its address, logs where it listens, and
-/// serves until SIGTERM/SIGINT. Returns once every server has drained.
+/// Builds every selected service, binds its address, and serves until SIGTERM/SIGINT
+/// ([`kit::Runner`]). Returns once every server has drained and every background task
+/// has finished.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     kit::metrics::set_build_info(crate::VERSION, crate::GIT_SHA);
-    let shutdown = Shutdown::new();
-    shutdown
+    let mut runner = Runner::new(args.http.config());
+    runner
         .trigger_on_signals()
         .context("installing signal handlers")?;
-    let http = args.http.config();
     let common = args.common.resolve().context("reading secrets")?;
-
-    let mut servers = Vec::new();
-    let mut background = Vec::new();
     for name in args.selected() {
-        let (mut service, addr): (kit::Service, SocketAddr) = match name {
+        let (service, addr) = match name {
             ServiceName::Clock => (clock::service(), args.clock.addr),
             ServiceName::Users => (users::service(&args.users, &common).await?, args.users.addr),
             ServiceName::Rates => (rates::service(&args.rates, &common).await?, args.rates.addr),
@@ -87,47 +83,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 args.multivac.addr,
             ),
         };
-        background.append(&mut service.background);
-        let server = Server::bind(service.name, addr, kit::http::app(service, &http))
+        runner
+            .serve(service, addr)
             .await
             .with_context(|| format!("starting {name:?}"))?;
-        servers.push(server);
     }
-
-    let tracker = TaskTracker::new();
-    for server in servers {
-        let local = server.local_addr();
-        let url = display_url(local);
-        tracing::info!(
-            service = server.name(),
-            addr = %local,
-            url = %url,
-            docs = %format!("{url}/docs"),
-            "{} listening on {url} (Swagger UI {url}/docs)",
-            server.name()
-        );
-        let (shutdown, drain) = (shutdown.clone(), args.http.drain_timeout);
-        tracker.spawn(async move {
-            let name = server.name();
-            if let Err(e) = server.run(shutdown, drain).await {
-                tracing::error!(service = name, error = %e, "server failed");
-            }
-        });
-    }
-    for task in background {
-        tracker.spawn(task(shutdown.clone()));
-    }
-    tracker.close();
-    tracker.wait().await;
-    tracing::info!("every service stopped; bye");
+    runner.run().await?;
+    tracing::info!("bye");
     Ok(())
-}
-
-/// The URL a person can open for a bound address (`0.0.0.0` becomes `localhost`).
-fn display_url(addr: SocketAddr) -> String {
-    if addr.ip().is_unspecified() {
-        format!("http://localhost:{}", addr.port())
-    } else {
-        format!("http://{addr}")
-    }
 }

@@ -117,6 +117,7 @@ impl HttpArgs {
             request_timeout: self.request_timeout,
             body_limit: self.body_limit,
             health_timeout: self.health_timeout,
+            drain_timeout: self.drain_timeout,
         }
     }
 }
@@ -135,7 +136,7 @@ pub enum LogFormat {
 /// Logging arguments.
 #[derive(Debug, Clone, Args)]
 pub struct LogArgs {
-    /// Log filter: a level (`info`) or `tracing` directives (`info,berth_kit=debug`).
+    /// Log filter: a level (`info`) or `tracing` directives (`info,kit=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub log_level: String,
     /// Log format.

@@ -67,6 +67,8 @@ pub struct HttpConfig {
     pub body_limit: usize,
     /// Time limit of each readiness check.
     pub health_timeout: Duration,
+    /// On shutdown, how long in-flight requests may take to finish.
+    pub drain_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -75,6 +77,7 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(30),
             body_limit: 2 * 1024 * 1024,
             health_timeout: Duration::from_secs(2),
+            drain_timeout: Duration::from_secs(10),
         }
     }
 }

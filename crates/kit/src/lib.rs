@@ -27,6 +27,12 @@
 //!   layer and endpoint above; [`http::HttpConfig`] holds the knobs.
 //! - [`server`]: [`Server`] binds a listener (port 0 works, for tests) and serves an app
 //!   until shutdown.
+//! - [`run`]: [`Runner`], the run loop of every command that serves: bind, serve, wait
+//!   for a signal, drain, wait for the background tasks.
+//! - [`json`]: [`json::JsonBody`], the one way a JSON request body is read (415, 400,
+//!   413, 422 naming the member).
+//! - [`db`] (feature `db`): the SQL stores' shared parts: which `sqlx` errors are a
+//!   503, and the SQLite opener.
 //! - [`shutdown`]: the shutdown signal passed down to every task.
 //! - [`problem`]: [`Problem`], the RFC 9457 error body.
 //! - [`health`]: [`Health`], the readiness checks registry.
@@ -38,12 +44,16 @@
 
 pub mod auth;
 pub mod config;
+#[cfg(feature = "db")]
+pub mod db;
 pub mod docs;
 pub mod health;
 pub mod http;
+pub mod json;
 pub mod metrics;
 pub mod probe;
 pub mod problem;
+pub mod run;
 pub mod server;
 pub mod service;
 pub mod shutdown;
@@ -51,6 +61,7 @@ pub mod telemetry;
 
 pub use health::Health;
 pub use problem::Problem;
+pub use run::Runner;
 pub use server::Server;
 pub use service::Service;
 pub use shutdown::Shutdown;
@@ -58,6 +69,5 @@ pub use shutdown::Shutdown;
 /// Re-exports a service crate needs to declare its routes without naming kit's own
 /// dependency versions.
 pub mod prelude {
-    pub use utoipa;
     pub use utoipa_axum::{router::OpenApiRouter, routes};
 }

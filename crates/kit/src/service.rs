@@ -1,7 +1,5 @@
 //! [`Service`]: what a service crate hands to the kit.
 
-use std::time::Duration;
-
 use futures::future::BoxFuture;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -77,6 +75,3 @@ impl std::fmt::Debug for Service {
             .finish_non_exhaustive()
     }
 }
-
-/// Default interval for work a service polls (exported for services' configs).
-pub const DEFAULT_POLL: Duration = Duration::from_millis(200);

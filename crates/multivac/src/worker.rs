@@ -16,7 +16,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use chrono::Utc;
-use kit::{Health, Server, Shutdown, prelude::OpenApiRouter};
+use kit::{Health, Runner, Shutdown, prelude::OpenApiRouter};
 use tokio::time::Instant;
 
 use crate::{
@@ -382,35 +382,25 @@ pub async fn run_worker_until(args: WorkerArgs, shutdown: Shutdown) -> anyhow::R
     let common = args.common.resolve().context("reading secrets")?;
     let resolved = args.backend.resolve(&common).context("reading secrets")?;
     let backends = Backends::open(&resolved, &args.backend, &args.tuning).await?;
-    let service =
-        kit::Service::new(crate::WORKER_NAME, OpenApiRouter::new()).with_health(health(&backends));
-    let server = Server::bind(
-        crate::WORKER_NAME,
-        args.addr,
-        kit::http::app(service, &args.http.config()),
-    )
-    .await?;
-    let local = server.local_addr();
     let settings = WorkerSettings::from(&args.tuning);
     tracing::info!(
         service = crate::WORKER_NAME,
-        addr = %local,
         queue = backends.queue.kind(),
         store = backends.store.kind(),
         concurrency = settings.concurrency,
         batch_size = settings.batch_size,
-        "multivac worker listening on {local} (/metrics, /healthcheck)"
+        "multivac worker ready"
     );
-    let drain = args.http.drain_timeout;
-    let http = tokio::spawn(server.run(shutdown.clone(), drain));
-    let sampler = tokio::spawn(sample_metrics(
-        backends.clone(),
-        Duration::from_secs(2),
-        shutdown.clone(),
-    ));
-    run_pool(backends, settings, shutdown).await;
-    let _ = sampler.await;
-    http.await.context("the worker's HTTP server")??;
+    let sampler = backends.clone();
+    let service = kit::Service::new(crate::WORKER_NAME, OpenApiRouter::new())
+        .with_health(health(&backends))
+        .with_background(move |shutdown| {
+            sample_metrics(sampler, Duration::from_secs(2), shutdown)
+        })
+        .with_background(move |shutdown| run_pool(backends, settings, shutdown));
+    let mut runner = Runner::new(args.http.config()).with_shutdown(shutdown);
+    runner.serve(service, args.addr).await?;
+    runner.run().await?;
     tracing::info!("multivac worker stopped; bye");
     Ok(())
 }

@@ -14,8 +14,123 @@
 //!   from the shipped `deploy/redis` config, that the test can SIGKILL and restart.
 //! - [`http`]: [`http::raw_exchange`], HTTP over a bare socket, for requests a client
 //!   library would not send as they are (a large announced body that never comes).
+//! - [`TestServer`]: a router served on a free port, shut down when dropped.
+//! - [`conformance!`]: one test body run against every backend.
+//! - [`eventually`]: wait for a condition, with a deadline, instead of a fixed sleep.
 
-use std::fmt::Write as _;
+use std::{fmt::Write as _, net::SocketAddr, time::Duration};
+
+/// Generates one `#[tokio::test]` per backend from `async fn NAME(backend)` bodies: the
+/// test `MODULE::NAME` runs `NAME(VALUE)` for each `MODULE => VALUE`.
+///
+/// ```ignore
+/// testkit::conformance! {
+///     sqlite => Backend::Sqlite,
+///     postgres => Backend::Postgres;
+///     [creates_a_user, transfers_are_atomic]
+/// }
+/// ```
+#[macro_export]
+macro_rules! conformance {
+    ($($module:ident => $backend:expr),+ ; $names:tt) => {
+        $( $crate::conformance!(@one $module => $backend ; $names); )+
+    };
+    (@one $module:ident => $backend:expr ; [$($name:ident),* $(,)?]) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($backend).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Polls `check` every 20 ms until it gives `Some`, and returns that.
+///
+/// # Panics
+/// When `timeout` passes first, saying `what` did not happen.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: did not happen within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A router served on `127.0.0.1` and a free port by the kit's [`kit::Server`], with a
+/// client that follows no redirects. Dropping it shuts the server down.
+pub struct TestServer {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// A client for it.
+    pub client: reqwest::Client,
+    shutdown: kit::Shutdown,
+}
+
+impl TestServer {
+    /// Serves `router` (built with [`kit::http::app`] or the service's `app`).
+    ///
+    /// # Panics
+    /// When no port can be bound.
+    pub async fn start(router: axum::Router) -> Self {
+        let server = kit::Server::bind("test", "127.0.0.1:0".parse().expect("an address"), router)
+            .await
+            .expect("bind a free port");
+        let addr = server.local_addr();
+        let shutdown = kit::Shutdown::new();
+        tokio::spawn(server.run(shutdown.clone(), Duration::from_secs(1)));
+        Self {
+            addr,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("a client"),
+            shutdown,
+        }
+    }
+
+    /// The URL of `path` (which starts with `/`) on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `GET path`.
+    ///
+    /// # Panics
+    /// When the request cannot be sent.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The server's shutdown signal (triggering it stops the server).
+    pub fn shutdown(&self) -> kit::Shutdown {
+        self.shutdown.clone()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
 
 /// Reads a `BERTH_TEST_*` environment variable.
 ///

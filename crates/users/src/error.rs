@@ -1,7 +1,7 @@
 //! [`Error`]: every way a request can fail, and the problem+json each one answers.
 
 use axum::{
-    http::{HeaderValue, StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use kit::Problem;
@@ -10,23 +10,11 @@ use kit::Problem;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Why a request failed. Client errors carry what the client needs to fix it; store
-/// failures are 503 (unreachable) or 500 (anything else), logged, never described.
+/// failures are 503 (unreachable, by [`kit::db::is_unavailable`]) or 500 (anything
+/// else), logged, never described. Bodies and tokens are refused by the kit
+/// ([`kit::json::JsonBody`], [`kit::auth::require_bearer`]) before a handler runs.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The body is not what the endpoint takes at all (not JSON, not an object). 400.
-    #[error("{0}")]
-    MalformedBody(String),
-    /// The body could not be read (too large: 413; cut short: 400).
-    #[error("{detail}")]
-    BodyUnreadable {
-        /// 413 or 400.
-        status: StatusCode,
-        /// What happened.
-        detail: String,
-    },
-    /// The body is not JSON by its `Content-Type`. 415.
-    #[error("{0}")]
-    UnsupportedMediaType(String),
     /// A field, query parameter, path segment or header breaks a rule. 422 for body
     /// fields, 400 for the rest (see [`Error::Invalid`]'s `status`).
     #[error("{detail}")]
@@ -38,9 +26,6 @@ pub enum Error {
         /// What is wrong and what is expected.
         detail: String,
     },
-    /// The API token is missing or wrong. 401.
-    #[error("{0}")]
-    Unauthorized(String),
     /// No user with this id. 404; `field` names the body field when there is one.
     #[error("no user with id {id}")]
     UserNotFound {
@@ -119,11 +104,7 @@ impl Error {
                 "the change would break a rule of the ledger (no balance below zero); nothing was changed"
                     .into(),
             ),
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => Self::Unavailable(error),
+            _ if kit::db::is_unavailable(&error) => Self::Unavailable(error),
             _ => Self::Internal(error.into()),
         }
     }
@@ -140,11 +121,6 @@ impl From<sqlx::Error> for Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let problem = match &self {
-            Self::MalformedBody(d) => Problem::bad_request(d),
-            Self::BodyUnreadable { status, detail } => Problem::new(*status).with_detail(detail),
-            Self::UnsupportedMediaType(d) => {
-                Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE).with_detail(d)
-            }
             Self::Invalid {
                 status,
                 field,
@@ -152,15 +128,6 @@ impl IntoResponse for Error {
             } => Problem::new(*status)
                 .with_detail(detail)
                 .with("field", field.as_str()),
-            Self::Unauthorized(d) => {
-                let mut response = Problem::new(StatusCode::UNAUTHORIZED)
-                    .with_detail(d)
-                    .into_response();
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                return response;
-            }
             Self::UserNotFound { id, field } => {
                 let p = Problem::not_found(self.to_string()).with("id", *id);
                 match field {

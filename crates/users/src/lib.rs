@@ -19,17 +19,18 @@
 //!
 //! # Layout
 //!
-//! - [`model`]: users, transfers, paging — the domain types and their rules; no HTTP, no SQL.
-//! - [`body`]: strict JSON bodies: every field checked, numbers never wrapped or truncated.
+//! - [`model`]: users, transfers, paging — the domain types and their rules, the request
+//!   bodies (read by [`kit::json::JsonBody`]: every field checked, numbers never wrapped
+//!   or truncated); no HTTP, no SQL.
 //! - [`error`]: [`Error`], the one error type, and its problem+json responses.
 //! - [`store`]: the [`store::Store`] trait and its backends, [`store::sqlite`] (the
-//!   embedded default) and [`store::postgres`].
+//!   embedded default) and [`store::postgres`]; [`store::open`] opens the one the
+//!   settings name.
 //! - [`http`]: the routes and their OpenAPI; [`http::router`].
 //! - [`service`] / [`build`] / [`app`]: the service for the kit, from settings or from a
 //!   store; the full application for tests.
 //! - [`Config`]: the service's settings (`--users-*`).
 
-pub mod body;
 pub mod error;
 pub mod http;
 pub mod model;
@@ -37,11 +38,10 @@ pub mod store;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
-use anyhow::Context;
 use kit::{
     Health,
     auth::Tokens,
-    config::{Common, Secret, resolve_secret},
+    config::{Common, Secret},
 };
 
 pub use error::{Error, Result};
@@ -109,68 +109,32 @@ pub struct Config {
 }
 
 impl Config {
-    /// The default settings (as with no flag and no environment variable).
-    pub fn defaults() -> Self {
+    /// The default settings (as with no flag and no environment variable), listening on
+    /// `127.0.0.1:0` (a free port), without demo users.
+    pub fn for_tests() -> Self {
         Self {
-            addr: SocketAddr::from(([0, 0, 0, 0], 8300)),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: None,
             database_url_file: None,
             pool_size: 16,
             read_pool_size: 4,
-            seed_demo: true,
+            seed_demo: false,
         }
     }
 }
 
-/// Opens the store the settings name: the service's own URL, else the process-wide
-/// `DATABASE_URL`, else SQLite at `<data_dir>/users.db`.
-pub async fn open_store(config: &Config, common: &Common) -> anyhow::Result<Arc<dyn Store>> {
-    let own = resolve_secret(
-        "BERTH_USERS_DATABASE_URL",
-        config.database_url.as_ref(),
-        config.database_url_file.as_ref(),
-    )?;
-    let Some(url) = Common::pick(own.as_ref(), common.database_url.as_ref()) else {
-        std::fs::create_dir_all(&common.data_dir).with_context(|| {
-            format!("creating the data directory {}", common.data_dir.display())
-        })?;
-        let path = common.data_dir.join("users.db");
-        return Ok(Arc::new(
-            store::sqlite::SqliteStore::open(&path, config.seed_demo).await?,
-        ));
-    };
-    let url = url.expose();
-    let store: Arc<dyn Store> = if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or(url.strip_prefix("sqlite:"))
-    {
-        Arc::new(store::sqlite::SqliteStore::open(path.as_ref(), config.seed_demo).await?)
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Arc::new(
-            store::postgres::PgStore::connect(url, config.pool_size, config.read_pool_size).await?,
-        )
-    } else {
-        anyhow::bail!(
-            "the users database URL must start with postgres://, postgresql:// or sqlite:"
-        );
-    };
-    Ok(store)
-}
-
-/// The users service from its settings. Without a configured API token, a random one is
-/// generated for this run and logged once, so the mutating endpoints stay closed.
+/// The users service from its settings: its store opened ([`store::open`]). Without a
+/// configured API token, a random one is generated for this run and logged once, so the
+/// mutating endpoints stay closed.
 pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Service> {
-    let store = open_store(config, common).await?;
+    let store = store::open(config, common).await?;
     let tokens = common.tokens.or_generated(NAME, "POST requests");
-    tracing::info!(
-        service = NAME,
-        backend = store.backend(),
-        "users store ready"
-    );
+    tracing::info!(service = NAME, backend = store.backend(), "users store ready");
     Ok(build(store, tokens))
 }
 
-/// The service over an open store, protected by `tokens`.
+/// The service over an open store, its mutations protected by `tokens`. Its readiness
+/// check is `database`.
 pub fn build(store: Arc<dyn Store>, tokens: Tokens) -> kit::Service {
     let check = Arc::clone(&store);
     let health = Health::new().with_check("database", move || {

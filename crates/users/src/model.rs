@@ -30,8 +30,9 @@ pub struct User {
     pub coins: i64,
 }
 
-/// A user to create.
+/// A user to create: the body of `POST /user`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// 1–64 characters, no control characters, no leading or trailing whitespace;
     /// unique (409 otherwise).
@@ -39,21 +40,25 @@ pub struct NewUser {
     pub name: String,
     /// Opening balance: an integer from 0 to 9223372036854775807; 0 when absent.
     #[schema(example = 100, minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
-    #[serde(default)]
+    #[serde(default, deserialize_with = "kit::json::integer::<_, 0>")]
     pub coins: i64,
 }
 
-/// A transfer to make.
+/// A transfer to make: the body of `POST /transfers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     /// The sender's id.
-    #[schema(example = 1, minimum = 1)]
+    #[schema(example = 1, minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
+    #[serde(deserialize_with = "kit::json::integer::<_, 1>")]
     pub from: i64,
     /// The recipient's id; not the sender.
-    #[schema(example = 2, minimum = 1)]
+    #[schema(example = 2, minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
+    #[serde(deserialize_with = "kit::json::integer::<_, 1>")]
     pub to: i64,
     /// Coins to move: an integer from 1 to 9223372036854775807.
     #[schema(example = 10, minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
+    #[serde(deserialize_with = "kit::json::integer::<_, 1>")]
     pub amount: i64,
 }
 

@@ -4,7 +4,7 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -22,6 +22,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub healthy: Arc<AtomicBool>,
+    /// Requests inside the `/slow/{ms}` handler right now.
+    pub slow_in_flight: Arc<AtomicUsize>,
     pub shutdown: Shutdown,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -42,6 +44,16 @@ impl TestApp {
     pub fn set_healthy(&self, healthy: bool) {
         self.healthy.store(healthy, Ordering::SeqCst);
     }
+
+    /// Waits (at most 5 s) until `n` requests are inside the `/slow/{ms}` handler.
+    pub async fn wait_slow_in_flight(&self, n: usize) {
+        let count = self.slow_in_flight.clone();
+        testkit::eventually("requests in /slow", Duration::from_secs(5), || {
+            let count = count.clone();
+            async move { (count.load(Ordering::SeqCst) == n).then_some(()) }
+        })
+        .await;
+    }
 }
 
 #[derive(Deserialize)]
@@ -49,7 +61,8 @@ struct Page {
     n: u32,
 }
 
-fn test_service(healthy: &Arc<AtomicBool>) -> Service {
+fn test_service(healthy: &Arc<AtomicBool>, slow: &Arc<AtomicUsize>) -> Service {
+    let slow = slow.clone();
     let api = OpenApiRouter::new()
         .route(
             "/ok",
@@ -77,9 +90,14 @@ fn test_service(healthy: &Arc<AtomicBool>) -> Service {
         )
         .route(
             "/slow/{ms}",
-            get(|Path(ms): Path<u64>| async move {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                "done"
+            get(move |Path(ms): Path<u64>| {
+                let slow = slow.clone();
+                async move {
+                    slow.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    slow.fetch_sub(1, Ordering::SeqCst);
+                    "done"
+                }
             }),
         );
     let flag = healthy.clone();
@@ -104,13 +122,15 @@ pub fn config() -> HttpConfig {
         request_timeout: Duration::from_millis(500),
         body_limit: 1024,
         health_timeout: Duration::from_millis(300),
+        drain_timeout: Duration::from_secs(5),
     }
 }
 
 /// Serves the test service on 127.0.0.1:0 with `drain` as the drain deadline.
 pub async fn spawn_app_with_drain(drain: Duration) -> TestApp {
     let healthy = Arc::new(AtomicBool::new(true));
-    let app = kit::http::app(test_service(&healthy), &config());
+    let slow_in_flight = Arc::new(AtomicUsize::new(0));
+    let app = kit::http::app(test_service(&healthy, &slow_in_flight), &config());
     let server = Server::bind("kittest", "127.0.0.1:0".parse().unwrap(), app)
         .await
         .expect("bind");
@@ -124,6 +144,7 @@ pub async fn spawn_app_with_drain(drain: Duration) -> TestApp {
             .build()
             .unwrap(),
         healthy,
+        slow_in_flight,
         shutdown,
         server,
     }

@@ -409,7 +409,7 @@ async fn shutdown_drains_in_flight_requests() {
     let client = app.client.clone();
     let url = app.url("/slow/300");
     let in_flight = tokio::spawn(async move { client.get(url).send().await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.wait_slow_in_flight(1).await;
     app.shutdown.trigger();
     let ok_url = app.url("/ok");
     let response = in_flight
@@ -434,7 +434,7 @@ async fn the_drain_deadline_bounds_shutdown() {
     let client = app.client.clone();
     let url = app.url("/slow/450");
     let _in_flight = tokio::spawn(async move { client.get(url).send().await });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    app.wait_slow_in_flight(1).await;
     let started = std::time::Instant::now();
     app.shutdown.trigger();
     tokio::time::timeout(Duration::from_secs(5), app.server)

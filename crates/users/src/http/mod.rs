@@ -13,10 +13,7 @@ pub mod users;
 
 use std::sync::Arc;
 
-use axum::{
-    extract::FromRequestParts,
-    http::{HeaderValue, header, request::Parts},
-};
+use axum::{http::HeaderValue, middleware};
 use kit::{
     auth::{BearerScheme, Tokens},
     prelude::OpenApiRouter,
@@ -62,34 +59,19 @@ struct ApiDoc;
 pub struct AppState {
     /// The store.
     pub store: Arc<dyn Store>,
-    /// The accepted bearer tokens.
-    pub tokens: Tokens,
 }
 
-/// The service's routes, documented, over `store`, mutations protected by `tokens`.
+/// The service's routes, documented, over `store`. The mutations (every `POST`) are
+/// behind [`kit::auth::require_bearer`] with `tokens`: a request without a valid token
+/// is refused before its body is read.
 pub fn router(store: Arc<dyn Store>, tokens: Tokens) -> OpenApiRouter {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(users::router())
+    let writes = users::writes()
         .merge(transfers::router())
-        .with_state(AppState { store, tokens })
-}
-
-/// An extractor that lets a request through only with a valid bearer token (401
-/// problem+json with `WWW-Authenticate: Bearer` otherwise). List it before the body so
-/// that a request without a token is refused before its body is read.
-#[derive(Debug, Clone, Copy)]
-pub struct RequireToken;
-
-impl FromRequestParts<AppState> for RequireToken {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        state
-            .tokens
-            .authorize(parts.headers.get(header::AUTHORIZATION))
-            .map(|()| Self)
-            .map_err(|p| Error::Unauthorized(p.detail.unwrap_or_default()))
-    }
+        .route_layer(middleware::from_fn_with_state(tokens, kit::auth::require_bearer));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(users::reads())
+        .merge(writes)
+        .with_state(AppState { store })
 }
 
 /// `?limit=&after=` of a listing, checked by [`PageQuery::page`].

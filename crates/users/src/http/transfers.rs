@@ -11,11 +11,12 @@ use kit::{
     prelude::{OpenApiRouter, routes},
 };
 
-use super::{AppState, RequireToken};
+use kit::json::JsonBody;
+
+use super::AppState;
 use crate::{
     Error, Result,
-    body::JsonObject,
-    model::{Transfer, TransferRequest, check_key},
+    model::{Transfer, TransferRequest, check_key, check_transfer},
 };
 
 /// The request header carrying an idempotency key.
@@ -50,10 +51,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     )
 )]
 async fn transfer(
-    _: RequireToken,
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: JsonObject,
+    JsonBody(request): JsonBody<TransferRequest>,
 ) -> Result<Response> {
     let key = match headers.get(&IDEMPOTENCY_KEY) {
         None => None,
@@ -68,7 +68,7 @@ async fn transfer(
             Some(key)
         }
     };
-    let request = body.transfer()?;
+    check_transfer(&request)?;
     let done = state.store.transfer(&request, key).await?;
     let mut response = (StatusCode::CREATED, Json(done.transfer)).into_response();
     if done.replayed {

@@ -11,19 +11,25 @@ use kit::{
     prelude::{OpenApiRouter, routes},
 };
 
-use super::{AppState, PageQuery, RequireToken, next_link, parse_id};
+use kit::json::JsonBody;
+
+use super::{AppState, PageQuery, next_link, parse_id};
 use crate::{
     Error, Result,
-    body::JsonObject,
-    model::{NewUser, Transfer, User},
+    model::{NewUser, Transfer, User, check_name},
 };
 
-/// The routes of this module.
-pub fn router() -> OpenApiRouter<AppState> {
+/// The reads of this module (open to everybody).
+pub fn reads() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_users, create_user))
+        .routes(routes!(list_users))
         .routes(routes!(get_user))
         .routes(routes!(ledger))
+}
+
+/// The writes of this module (behind the bearer token).
+pub fn writes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_user))
 }
 
 /// Users and their coins, ordered by id (the original contract), paged.
@@ -97,11 +103,10 @@ async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> Resu
     )
 )]
 async fn create_user(
-    _: RequireToken,
     State(state): State<AppState>,
-    body: JsonObject,
+    JsonBody(new): JsonBody<NewUser>,
 ) -> Result<Response> {
-    let new = body.new_user()?;
+    check_name(&new.name)?;
     let user = state.store.create_user(&new).await?;
     let location = HeaderValue::from_str(&format!("/user/{}", user.id))
         .map_err(|e| Error::Internal(e.into()))?;

@@ -9,12 +9,46 @@
 pub mod postgres;
 pub mod sqlite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use kit::config::{Common, resolve_secret};
 
 use crate::{
-    Result,
+    Config, Result,
     model::{NewUser, Page, Transfer, TransferRequest, Transferred, User},
 };
+
+/// Opens the store the settings name: the service's own URL, else the process-wide
+/// `DATABASE_URL`, else SQLite at `<data_dir>/users.db`. A `sqlite:PATH` URL names an
+/// SQLite file.
+pub async fn open(config: &Config, common: &Common) -> anyhow::Result<Arc<dyn Store>> {
+    let own = resolve_secret(
+        "BERTH_USERS_DATABASE_URL",
+        config.database_url.as_ref(),
+        config.database_url_file.as_ref(),
+    )?;
+    let Some(url) = Common::pick(own.as_ref(), common.database_url.as_ref()) else {
+        let path = common.data_dir.join("users.db");
+        return Ok(Arc::new(
+            sqlite::SqliteStore::open(&path, config.seed_demo).await?,
+        ));
+    };
+    let url = url.expose();
+    if let Some(path) = url.strip_prefix("sqlite://").or(url.strip_prefix("sqlite:")) {
+        Ok(Arc::new(
+            sqlite::SqliteStore::open(path.as_ref(), config.seed_demo).await?,
+        ))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            postgres::PgStore::connect(url, config.pool_size, config.read_pool_size).await?,
+        ))
+    } else {
+        anyhow::bail!(
+            "the users database URL must start with postgres://, postgresql:// or sqlite:"
+        )
+    }
+}
 
 /// Where users, balances and the ledger live.
 #[async_trait]

@@ -7,15 +7,11 @@
 //! `busy_timeout` covers another process writing the same file. Reads use their own
 //! pool and run beside the writer (WAL).
 
-use std::{path::Path, str::FromStr as _, time::Duration};
+use std::path::Path;
 
-use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{SecondsFormat, Utc};
-use sqlx::{
-    SqlitePool,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-};
+use sqlx::SqlitePool;
 
 use super::Store;
 use crate::{
@@ -42,32 +38,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`, migrates it and, with
     /// `seed_demo`, seeds [`DEMO_USERS`] when it holds no user and no transfer.
     pub async fn open(path: &Path, seed_demo: bool) -> anyhow::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating the directory {}", dir.display()))?;
-        }
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
-            .await
-            .with_context(|| format!("opening the SQLite database {}", path.display()))?;
-        MIGRATOR
-            .run(&writer)
-            .await
-            .with_context(|| format!("migrating the SQLite database {}", path.display()))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .with_context(|| format!("opening the SQLite database {}", path.display()))?;
+        let kit::db::Sqlite { writer, reader } = kit::db::open_sqlite(path, &MIGRATOR, 4).await?;
         let store = Self { writer, reader };
         if seed_demo {
             store.seed_demo().await?;

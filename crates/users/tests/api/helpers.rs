@@ -2,9 +2,10 @@
 //! backend asked for (a new SQLite file in a temporary directory, or a new PostgreSQL
 //! database from `testkit`).
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::sync::Arc;
 
-use kit::{Server, Shutdown, auth::Tokens, http::HttpConfig};
+use kit::{auth::Tokens, http::HttpConfig};
+use testkit::TestServer;
 use serde_json::Value;
 use users::store::{Store, postgres::PgStore, sqlite::SqliteStore};
 
@@ -18,37 +19,29 @@ pub enum Backend {
     Postgres,
 }
 
-/// Generates one `#[tokio::test]` per backend from an `async fn NAME(Backend)`:
-/// `NAME::sqlite` and `NAME::postgres`.
+/// One test per backend: `sqlite::NAME` and `postgres::NAME` run `NAME(backend)`.
 #[macro_export]
 macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::helpers::Backend::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name($crate::helpers::Backend::Postgres).await;
-            }
+    ($($name:ident),* $(,)?) => {
+        testkit::conformance! {
+            sqlite => $crate::helpers::Backend::Sqlite,
+            postgres => $crate::helpers::Backend::Postgres;
+            [$($name),*]
         }
-    )*};
+    };
 }
 
-/// A running users service.
+/// A running users service: the server (its URL, a client) and its store.
 pub struct TestApp {
-    pub addr: SocketAddr,
-    pub client: reqwest::Client,
+    pub server: TestServer,
     pub store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
-    _shutdown: ShutdownOnDrop,
 }
 
-struct ShutdownOnDrop(Shutdown);
-impl Drop for ShutdownOnDrop {
-    fn drop(&mut self) {
-        self.0.trigger();
+impl std::ops::Deref for TestApp {
+    type Target = TestServer;
+    fn deref(&self) -> &TestServer {
+        &self.server
     }
 }
 
@@ -93,38 +86,14 @@ pub async fn spawn_router(
     store: Arc<dyn Store>,
     dir: Option<tempfile::TempDir>,
 ) -> TestApp {
-    let server = Server::bind("users", "127.0.0.1:0".parse().unwrap(), router)
-        .await
-        .expect("bind");
-    let addr = server.local_addr();
-    let shutdown = Shutdown::new();
-    tokio::spawn(server.run(shutdown.clone(), Duration::from_secs(1)));
     TestApp {
-        addr,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(64)
-            .build()
-            .unwrap(),
+        server: TestServer::start(router).await,
         store,
         _dir: dir,
-        _shutdown: ShutdownOnDrop(shutdown),
     }
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
-    }
-
     /// GET returning the status and the JSON body.
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let r = self.get(path).await;

@@ -50,8 +50,16 @@ fn settings_have_the_documented_defaults_and_names() {
     assert!(Cli::try_parse_from(["x", "--users-read-pool-size", "0"]).is_err());
 }
 
+/// The settings with no flag and no variable (`seed_demo` on).
+fn defaults() -> Config {
+    Config {
+        seed_demo: true,
+        ..Config::for_tests()
+    }
+}
+
 async fn serve(config: &Config, common: &Common) -> crate::helpers::TestApp {
-    let store = users::open_store(config, common).await.expect("store");
+    let store = users::store::open(config, common).await.expect("store");
     let service = users::service(config, common).await.expect("service");
     let router = kit::http::app(service, &kit::http::HttpConfig::default());
     spawn_router(router, store, None).await
@@ -62,7 +70,7 @@ async fn the_embedded_default_seeds_demo_users_once_and_stays_closed() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("nested/data");
     let common = Common::for_tests(&data); // no token configured
-    let app = serve(&Config::defaults(), &common).await;
+    let app = serve(&defaults(), &common).await;
     assert!(data.join("users.db").exists());
     let users = app.all_users().await;
     let names: Vec<&str> = users.iter().map(|u| u["name"].as_str().unwrap()).collect();
@@ -88,13 +96,13 @@ async fn the_embedded_default_seeds_demo_users_once_and_stays_closed() {
         tokens: Tokens::parse(TOKEN),
         ..Common::for_tests(&data)
     };
-    let app = serve(&Config::defaults(), &common).await;
+    let app = serve(&defaults(), &common).await;
     let r = app
         .transfer(&json!({"from": 1, "to": 4, "amount": 20}), None)
         .await;
     assert_eq!(r.status(), 201);
     drop(app);
-    let app = serve(&Config::defaults(), &common).await;
+    let app = serve(&defaults(), &common).await;
     let users = app.all_users().await;
     assert_eq!(users.len(), 5);
     assert_eq!(users[0]["coins"], 100);
@@ -106,7 +114,7 @@ async fn seeding_can_be_switched_off() {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
         seed_demo: false,
-        ..Config::defaults()
+        ..defaults()
     };
     let app = serve(&config, &Common::for_tests(dir.path())).await;
     assert_eq!(app.get("/user").await.text().await.unwrap(), "[]");
@@ -122,7 +130,7 @@ async fn postgres_is_chosen_by_url_and_never_seeded() {
         tokens: Tokens::parse(TOKEN),
         ..Common::for_tests(dir.path())
     };
-    let app = serve(&Config::defaults(), &common).await;
+    let app = serve(&defaults(), &common).await;
     assert_eq!(app.store.backend(), "postgres");
     assert_eq!(app.get("/user").await.text().await.unwrap(), "[]");
     assert!(!dir.path().join("users.db").exists());
@@ -134,7 +142,7 @@ async fn postgres_is_chosen_by_url_and_never_seeded() {
     std::fs::write(&file, format!("{url}\n")).unwrap();
     let config = Config {
         database_url_file: Some(file),
-        ..Config::defaults()
+        ..defaults()
     };
     let common = Common {
         database_url: Some(kit::config::Secret::new(
@@ -149,9 +157,9 @@ async fn postgres_is_chosen_by_url_and_never_seeded() {
     // A URL of another kind is refused at start.
     let config = Config {
         database_url: Some(kit::config::Secret::new("mysql://x/y")),
-        ..Config::defaults()
+        ..defaults()
     };
-    let err = users::open_store(&config, &Common::for_tests(dir.path()))
+    let err = users::store::open(&config, &Common::for_tests(dir.path()))
         .await
         .err()
         .expect("refused");
