@@ -150,10 +150,27 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("readonly"), "{err}");
         assert!(!is_unavailable(&err), "a refused write is this request's fault");
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&db.reader)
-            .await
-            .unwrap();
-        assert_eq!(mode, "wal");
+        // Every connection of both pools: WAL, synchronous FULL (2), foreign keys on.
+        let mut conns = vec![db.writer.acquire().await.unwrap()];
+        for _ in 0..2 {
+            conns.push(db.reader.acquire().await.unwrap());
+        }
+        for conn in &mut conns {
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(sync, 2, "FULL");
+            let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(fk, 1);
+        }
     }
 }

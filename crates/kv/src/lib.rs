@@ -24,8 +24,8 @@
 //! - [`input`]: checking a `POST /set` body — no store.
 //! - [`http`]: the routes and their OpenAPI; [`http::router`].
 //! - [`error`]: [`error::Error`], answered as problem+json.
-//! - [`Config`], [`open_store`], [`service`] / [`app`]: settings, wiring for the kit, and
-//!   the full application for tests.
+//! - [`Config`], [`service`] / [`build`] / [`app`]: settings; the service from settings
+//!   or from an open store ([`store::open`]); the full application for tests.
 
 pub mod error;
 pub mod http;
@@ -34,14 +34,13 @@ pub mod store;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use anyhow::Context;
 use kit::{
     Health,
     auth::Tokens,
-    config::{Common, Secret, parse_duration, resolve_secret},
+    config::{Common, Secret, parse_duration},
 };
 
-use crate::store::{Store, redis::RedisStore, sqlite::SqliteStore};
+use crate::store::Store;
 
 /// The service's name, as in metrics labels and logs.
 pub const NAME: &str = "kv";
@@ -99,10 +98,11 @@ pub struct Config {
 }
 
 impl Config {
-    /// The defaults, with the given address (for tests and embedding).
-    pub fn with_addr(addr: SocketAddr) -> Self {
+    /// The defaults (as with no flag and no environment variable), listening on
+    /// `127.0.0.1:0` (a free port).
+    pub fn for_tests() -> Self {
         Self {
-            addr,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             redis_url: None,
             redis_url_file: None,
             redis_password_file: None,
@@ -113,54 +113,23 @@ impl Config {
     }
 }
 
-/// Opens the configured store: Redis when kv's own or the process-wide Redis URL is
-/// set, else SQLite at `<data dir>/kv.db`.
-pub async fn open_store(config: &Config, common: &Common) -> anyhow::Result<Arc<dyn Store>> {
-    let own = resolve_secret(
-        "BERTH_KV_REDIS_URL",
-        config.redis_url.as_ref(),
-        config.redis_url_file.as_ref(),
-    )?;
-    if let Some(url) = Common::pick(own.as_ref(), common.redis_url.as_ref()) {
-        let password = resolve_secret(
-            "KV_REDIS_PASSWORD",
-            None,
-            config.redis_password_file.as_ref(),
-        )?;
-        let store = RedisStore::connect(
-            url.expose(),
-            password.as_ref().map(Secret::expose),
-            config.prefix.clone(),
-            config.redis_timeout,
-        )
-        .await
-        .context("kv: connecting to Redis")?;
-        tracing::info!(prefix = %config.prefix, "kv stores in Redis");
-        Ok(Arc::new(store))
-    } else {
-        let path = common.data_dir.join("kv.db");
-        let store = SqliteStore::open(&path)
-            .await
-            .context("kv: opening SQLite")?;
-        tracing::info!(path = %path.display(), "kv stores in SQLite");
-        Ok(Arc::new(store))
-    }
-}
-
-/// The kv service on the configured store, ready for [`kit::http::app`].
+/// The kv service from its settings: its store opened ([`store::open`]).
 pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Service> {
-    let store = open_store(config, common).await?;
-    Ok(service_on(store, config.max_data, common.tokens.clone()))
+    let store = store::open(config, common).await?;
+    Ok(build(store, config, common.tokens.clone()))
 }
 
-/// The kv service on a given store: its routes, the store's readiness check, and a
-/// body limit that fits `max_data` even when every character is JSON-escaped.
-pub fn service_on(store: Arc<dyn Store>, max_data: usize, tokens: Tokens) -> kit::Service {
+/// The kv service over an open store: its routes (`POST /set` behind `tokens` when any
+/// is configured), the store's readiness check (`redis` or `database`), and a body limit
+/// that fits `--kv-max-data` even when every character is JSON-escaped.
+pub fn build(store: Arc<dyn Store>, config: &Config, tokens: Tokens) -> kit::Service {
     let check = store.clone();
-    let health = Health::new().with_check(store.backend(), move || {
+    let name = if store.backend() == "redis" { "redis" } else { "database" };
+    let health = Health::new().with_check(name, move || {
         let store = check.clone();
         async move { store.ping().await.map_err(|e| kit::problem::chain(&e)) }
     });
+    let max_data = config.max_data;
     let api = http::router(http::AppState { store, max_data }, tokens);
     kit::Service::new(NAME, api)
         .with_health(health)
@@ -168,10 +137,11 @@ pub fn service_on(store: Arc<dyn Store>, max_data: usize, tokens: Tokens) -> kit
 }
 
 /// The complete application (service routes + kit endpoints and layers), for tests.
-pub async fn app(
+pub fn app(
+    store: Arc<dyn Store>,
     config: &Config,
-    common: &Common,
+    tokens: Tokens,
     http: &kit::http::HttpConfig,
-) -> anyhow::Result<axum::Router> {
-    Ok(kit::http::app(service(config, common).await?, http))
+) -> axum::Router {
+    kit::http::app(build(store, config, tokens), http)
 }

@@ -10,7 +10,47 @@
 pub mod redis;
 pub mod sqlite;
 
+use std::sync::Arc;
+
+use anyhow::Context;
 use async_trait::async_trait;
+use kit::config::{Common, Secret, resolve_secret};
+
+use crate::Config;
+
+/// Opens the configured store: Redis when kv's own or the process-wide Redis URL is
+/// set, else SQLite at `<data dir>/kv.db`.
+pub async fn open(config: &Config, common: &Common) -> anyhow::Result<Arc<dyn Store>> {
+    let own = resolve_secret(
+        "BERTH_KV_REDIS_URL",
+        config.redis_url.as_ref(),
+        config.redis_url_file.as_ref(),
+    )?;
+    if let Some(url) = Common::pick(own.as_ref(), common.redis_url.as_ref()) {
+        let password = resolve_secret(
+            "KV_REDIS_PASSWORD",
+            None,
+            config.redis_password_file.as_ref(),
+        )?;
+        let store = redis::RedisStore::connect(
+            url.expose(),
+            password.as_ref().map(Secret::expose),
+            config.prefix.clone(),
+            config.redis_timeout,
+        )
+        .await
+        .context("kv: connecting to Redis")?;
+        tracing::info!(prefix = %config.prefix, "kv stores in Redis");
+        Ok(Arc::new(store))
+    } else {
+        let path = common.data_dir.join("kv.db");
+        let store = sqlite::SqliteStore::open(&path)
+            .await
+            .context("kv: opening SQLite")?;
+        tracing::info!(path = %path.display(), "kv stores in SQLite");
+        Ok(Arc::new(store))
+    }
+}
 
 /// What a [`Store::set`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

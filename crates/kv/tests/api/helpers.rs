@@ -2,9 +2,10 @@
 //! directory) or on Redis (the shared test Redis under a unique key prefix, or a Redis
 //! of the test's own).
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use kit::{Server, Shutdown, auth::Tokens, config::Common, http::HttpConfig};
+use kit::{auth::Tokens, config::Common, http::HttpConfig};
+use testkit::TestServer;
 use kv::store::{Store, redis::RedisStore, sqlite::SqliteStore};
 use serde_json::{Value, json};
 
@@ -15,35 +16,33 @@ pub enum Backend {
     Redis,
 }
 
-/// A running kv service.
-pub struct TestApp {
-    pub addr: SocketAddr,
-    pub client: reqwest::Client,
-    /// Keeps the SQLite directory alive.
-    _dir: Option<tempfile::TempDir>,
-    _shutdown: ShutdownOnDrop,
+/// One test per backend: `sqlite::NAME` and `redis::NAME` run `NAME(backend)`.
+#[macro_export]
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        testkit::conformance! {
+            sqlite => $crate::helpers::Backend::Sqlite,
+            redis => $crate::helpers::Backend::Redis;
+            [$($name),*]
+        }
+    };
 }
 
-struct ShutdownOnDrop(Shutdown);
-impl Drop for ShutdownOnDrop {
-    fn drop(&mut self) {
-        self.0.trigger();
+/// A running kv service.
+pub struct TestApp {
+    pub server: TestServer,
+    /// Keeps the SQLite directory alive.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = TestServer;
+    fn deref(&self) -> &TestServer {
+        &self.server
     }
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
-    }
-
     /// `GET /get/{id}` (the id percent-encoded as a path segment).
     pub async fn get_id(&self, id: &str) -> reqwest::Response {
         let mut url = reqwest::Url::parse(&self.url("/get/")).unwrap();
@@ -133,32 +132,22 @@ pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
             (Arc::new(store), None)
         }
     };
-    let service = kv::service_on(store, options.max_data, options.tokens);
-    serve(kit::http::app(service, &HttpConfig::default()), dir).await
-}
-
-/// Serves an app built by the crate's own `app()` (full configuration path).
-pub async fn spawn_configured(config: &kv::Config, common: &Common) -> TestApp {
-    let app = kv::app(config, common, &HttpConfig::default())
-        .await
-        .expect("kv app");
-    serve(app, None).await
-}
-
-async fn serve(app: axum::Router, dir: Option<tempfile::TempDir>) -> TestApp {
-    let server = Server::bind("kv", "127.0.0.1:0".parse().unwrap(), app)
-        .await
-        .expect("bind");
-    let addr = server.local_addr();
-    let shutdown = Shutdown::new();
-    tokio::spawn(server.run(shutdown.clone(), Duration::from_secs(1)));
+    let config = kv::Config {
+        max_data: options.max_data,
+        ..kv::Config::for_tests()
+    };
+    let app = kv::app(store, &config, options.tokens, &HttpConfig::default());
     TestApp {
-        addr,
-        client: reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
-            .build()
-            .unwrap(),
+        server: TestServer::start(app).await,
         _dir: dir,
-        _shutdown: ShutdownOnDrop(shutdown),
+    }
+}
+
+/// Serves the service as `berth serve` builds it from settings.
+pub async fn spawn_configured(config: &kv::Config, common: &Common) -> TestApp {
+    let service = kv::service(config, common).await.expect("kv service");
+    TestApp {
+        server: TestServer::start(kit::http::app(service, &HttpConfig::default())).await,
+        _dir: None,
     }
 }

@@ -11,20 +11,6 @@ use futures::future::join_all;
 use helpers::{Backend, Options, TestApp, spawn_app, spawn_with};
 use serde_json::{Value, json};
 
-/// One async test body `fn(Backend)`, run as `NAME_sqlite` and `NAME_redis`.
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Redis).await })*
-        }
-    };
-}
-
 conformance!(
     the_original_check_script_passes,
     a_new_id_is_201_then_200_when_replaced,

@@ -217,7 +217,7 @@ async fn configuration_picks_the_store_and_injects_the_password_file() {
 
     // Nothing configured: SQLite in the data directory.
     let dir = tempfile::tempdir().unwrap();
-    let config = kv::Config::with_addr("127.0.0.1:0".parse().unwrap());
+    let config = kv::Config::for_tests();
     let app = crate::helpers::spawn_configured(&config, &Common::for_tests(dir.path())).await;
     assert_eq!(app.set("cfg", "sqlite").await.status(), 201);
     assert!(dir.path().join("kv.db").is_file());
@@ -230,7 +230,7 @@ async fn configuration_picks_the_store_and_injects_the_password_file() {
     let password_file = dir.path().join("redis-password");
     std::fs::write(&password_file, format!("{password}\n")).unwrap();
     let prefix = testkit::redis_env::unique_prefix("kv:");
-    let mut config = kv::Config::with_addr("127.0.0.1:0".parse().unwrap());
+    let mut config = kv::Config::for_tests();
     config.redis_url = Some(Secret::new(format!("{scheme}://{user}@{host}")));
     config.redis_password_file = Some(password_file);
     config.prefix.clone_from(&prefix);
@@ -246,7 +246,7 @@ async fn configuration_picks_the_store_and_injects_the_password_file() {
 
     // No URL of kv's own: the process-wide REDIS_URL.
     let prefix = testkit::redis_env::unique_prefix("kv:");
-    let mut config = kv::Config::with_addr("127.0.0.1:0".parse().unwrap());
+    let mut config = kv::Config::for_tests();
     config.prefix.clone_from(&prefix);
     let mut common = Common::for_tests(dir.path());
     common.redis_url = Some(Secret::new(url.clone()));
