@@ -4,9 +4,8 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use sqlx::{
-    PgPool, SqlitePool,
+    PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
 use crate::{
@@ -65,43 +64,26 @@ impl Backends {
                 .context("connecting to the queue's Redis")?,
             ),
             None => Arc::new(
-                SqliteQueue::new(embedded(), tuning.claim_idle)
+                SqliteQueue::new(&embedded(), tuning.claim_idle)
                     .await
                     .context("opening the embedded queue")?,
             ),
         };
         let store: Arc<dyn Store> = match &resolved.database_url {
             Some(url) => Arc::new(PgStore::new(open_postgres(url.expose()).await?)),
-            None => Arc::new(SqliteStore::new(embedded())),
+            None => Arc::new(SqliteStore::new(&embedded())),
         };
         Ok(Self { queue, store })
     }
 }
 
-/// Opens `<data_dir>/multivac.db` (created with its directory if missing; WAL,
-/// `synchronous=FULL`) and applies the SQLite migrations.
-pub async fn open_sqlite(data_dir: &std::path::Path) -> anyhow::Result<SqlitePool> {
-    tokio::fs::create_dir_all(data_dir)
-        .await
-        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
-    let path = data_dir.join(SQLITE_FILE);
-    let options = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
-        .await
-        .with_context(|| format!("opening {}", path.display()))?;
-    sqlx::migrate!("./migrations/sqlite")
-        .run(&pool)
-        .await
-        .with_context(|| format!("migrating {}", path.display()))?;
-    Ok(pool)
+/// The migrations of the embedded database (queue and store).
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Opens `<data_dir>/multivac.db` ([`kit::db::open_sqlite`]: created with its directory
+/// if missing, WAL, `synchronous=FULL`) and applies the SQLite migrations.
+pub async fn open_sqlite(data_dir: &std::path::Path) -> anyhow::Result<kit::db::Sqlite> {
+    kit::db::open_sqlite(&data_dir.join(SQLITE_FILE), &SQLITE_MIGRATOR, 4).await
 }
 
 /// Connects to PostgreSQL with `search_path` set to [`PG_SCHEMA`] (created if

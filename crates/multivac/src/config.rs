@@ -52,6 +52,20 @@ pub struct Config {
     pub tuning: Tuning,
 }
 
+impl Config {
+    /// The defaults (as with no flag and no environment variable), listening on
+    /// `127.0.0.1:0` (a free port).
+    pub fn for_tests() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            max_data: 64 * 1024,
+            in_process_worker: InProcessWorker::Auto,
+            backend: BackendArgs::default(),
+            tuning: Tuning::default(),
+        }
+    }
+}
+
 /// Where the queue and the store live.
 #[derive(Debug, Clone, clap::Args)]
 #[group(id = "multivac-backend")]

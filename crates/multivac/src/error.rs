@@ -35,15 +35,7 @@ impl BackendError {
                     || e.is_timeout()
                     || e.is_unrecoverable_error()
             }
-            Self::Sql(e) => matches!(
-                e,
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::Protocol(_)
-                    | sqlx::Error::WorkerCrashed
-            ),
+            Self::Sql(e) => kit::db::is_unavailable(e),
         }
     }
 }
@@ -97,6 +89,9 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A JSON body the kit's rules refused ([`kit::json::parse`]).
+    #[error("{}", .0.detail.as_deref().unwrap_or("the body was refused"))]
+    Body(Problem),
     /// `DELETE /multivac/zzz/` found nothing to delete.
     #[error("there is no processed record to delete")]
     NothingToDelete,
@@ -128,7 +123,9 @@ impl IntoResponse for Error {
             | Self::EmptyData
             | Self::NotAString
             | Self::NulInData
-            | Self::NotUtf8 => Problem::bad_request(self.to_string()).with("field", "data"),
+            | Self::NotUtf8 => Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
+                .with_detail(self.to_string())
+                .with("field", "data"),
             Self::TooLarge { limit, .. } => Problem::new(StatusCode::PAYLOAD_TOO_LARGE)
                 .with_detail(self.to_string())
                 .with("field", "data")
@@ -137,6 +134,7 @@ impl IntoResponse for Error {
                 Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE).with_detail(self.to_string())
             }
             Self::BadBody { status, detail } => Problem::new(*status).with_detail(detail.clone()),
+            Self::Body(problem) => problem.clone(),
             Self::NothingToDelete => Problem::not_found(self.to_string()),
             Self::Queue(e) => Self::backend("the queue", e, &self),
             Self::Store(e) => Self::backend("the store", e, &self),

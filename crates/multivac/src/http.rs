@@ -116,8 +116,10 @@ pub struct DataForm {
     pub data: Option<String>,
 }
 
-/// The body of `POST /multivac/data` as JSON.
+/// The body of `POST /multivac/data` as JSON (read by the kit's rules,
+/// [`kit::json::parse`]: a repeated or unknown member is a 422).
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DataJson {
     /// The datum: a non-empty string, at most `--multivac-max-data` bytes.
     #[schema(value_type = String, example = "How can the net amount of entropy of the universe be decreased?")]
@@ -160,7 +162,7 @@ impl FromRequest<AppState> for Datum {
                 let body = axum::body::Bytes::from_request(req, state)
                     .await
                     .map_err(|r| rejected(r.status(), r.body_text()))?;
-                form_field(&body, b"data")?.ok_or(Error::MissingData)?
+                form_field(&body, "data")?.ok_or(Error::MissingData)?
             }
             "multipart/form-data" => {
                 let mut multipart = Multipart::from_request(req, state)
@@ -183,9 +185,10 @@ impl FromRequest<AppState> for Datum {
                 found.ok_or(Error::MissingData)?
             }
             json if json == "application/json" || json.ends_with("+json") => {
-                let Json(body) = Json::<DataJson>::from_request(req, state)
+                let body = axum::body::Bytes::from_request(req, state)
                     .await
                     .map_err(|r| rejected(r.status(), r.body_text()))?;
+                let body: DataJson = kit::json::parse(&body).map_err(Error::Body)?;
                 match body.data {
                     None | Some(serde_json::Value::Null) => return Err(Error::MissingData),
                     Some(serde_json::Value::String(s)) => s,
@@ -200,52 +203,22 @@ impl FromRequest<AppState> for Datum {
 }
 
 /// The first value of `name` in an `application/x-www-form-urlencoded` body, decoded
-/// (`+` is a space, `%XX` a byte). Unlike a lossy decoder, bytes that are not UTF-8
-/// are an error, never replaced.
-pub fn form_field(body: &[u8], name: &[u8]) -> Result<Option<String>> {
+/// (`+` is a space, `%XX` a byte, by `percent_encoding`). Unlike a lossy decoder
+/// (`form_urlencoded::parse` replaces them), bytes that are not UTF-8 are an error.
+pub fn form_field(body: &[u8], name: &str) -> Result<Option<String>> {
+    let decode = |raw: &[u8]| -> Vec<u8> {
+        let plus_as_space: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+        percent_encoding::percent_decode(&plus_as_space).collect()
+    };
     for pair in body.split(|b| *b == b'&') {
-        let (key, value) = match pair.iter().position(|b| *b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &[][..]),
-        };
-        if percent_decode(key) == name {
-            return String::from_utf8(percent_decode(value))
-                .map(Some)
-                .map_err(|_| Error::NotUtf8);
+        let mut parts = pair.splitn(2, |b| *b == b'=');
+        let key = parts.next().unwrap_or_default();
+        if decode(key) == name.as_bytes() {
+            let value = decode(parts.next().unwrap_or_default());
+            return String::from_utf8(value).map(Some).map_err(|_| Error::NotUtf8);
         }
     }
     Ok(None)
-}
-
-fn percent_decode(input: &[u8]) -> Vec<u8> {
-    fn hex(b: u8) -> Option<u8> {
-        match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            b'A'..=b'F' => Some(b - b'A' + 10),
-            _ => None,
-        }
-    }
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        let b = input[i];
-        if b == b'+' {
-            out.push(b' ');
-        } else if b == b'%'
-            && let (Some(h), Some(l)) = (
-                input.get(i + 1).copied().and_then(hex),
-                input.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push(h << 4 | l);
-            i += 2;
-        } else {
-            out.push(b);
-        }
-        i += 1;
-    }
-    out
 }
 
 /// Checks a datum: not empty, no NUL, at most `max` bytes.
@@ -274,10 +247,11 @@ pub fn validate(data: String, max: usize) -> Result<String> {
     )),
     responses(
         (status = 200, description = "Durably queued", body = Updated, example = json!({"response": "MultiVAC updated!"})),
-        (status = 400, description = "`data` missing, empty, not text, or the body malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The body is malformed (not a form, not JSON, not a JSON object)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`data` (or the body) too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not a form nor JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`data` missing, empty, not a string, not UTF-8 text or holding a NUL; or a JSON member unknown or repeated (`field` names it)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The queue does not answer: nothing was queued", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn post_data(State(state): State<AppState>, Datum(data): Datum) -> Result<Json<Updated>> {
@@ -353,7 +327,7 @@ mod tests {
 
     #[test]
     fn form_field_decodes_and_refuses_bad_utf8() {
-        let get = |body: &str| form_field(body.as_bytes(), b"data");
+        let get = |body: &str| form_field(body.as_bytes(), "data");
         assert_eq!(
             get("a=1&data=x+y%20%E2%98%83&data=2").unwrap().as_deref(),
             Some("x y ☃")

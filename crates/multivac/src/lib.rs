@@ -22,7 +22,8 @@
 //!   ([`worker::WorkerArgs`], [`worker::run_worker`]), its metrics.
 //! - [`backend`]: opening the queue and the store a configuration names.
 //! - [`error`]: [`error::Error`], the one error type, and [`error::BackendError`].
-//! - [`service`] / [`app`]: the service for the kit, and the full application for tests.
+//! - [`service`] / [`build`] / [`app`]: the service from settings or from open
+//!   backends, and the full application for tests.
 
 pub mod backend;
 pub mod config;
@@ -45,24 +46,9 @@ pub const NAME: &str = "multivac";
 /// The name of `berth worker multivac`'s own endpoints in metrics labels and logs.
 pub const WORKER_NAME: &str = "multivac-worker";
 
-/// The service without background work, over open backends.
-pub fn service_with(backends: &Backends, tokens: Tokens, max_data: usize) -> kit::Service {
-    worker::describe_metrics();
-    let state = http::AppState {
-        queue: backends.queue.clone(),
-        store: backends.store.clone(),
-        max_data,
-    };
-    // Room for a urlencoded datum (up to 3 bytes per byte) and multipart framing.
-    let body_limit = max_data.saturating_mul(3).saturating_add(64 * 1024);
-    kit::Service::new(NAME, http::router(state, tokens))
-        .with_health(worker::health(backends))
-        .with_body_limit(body_limit)
-}
-
 /// The MultiVAC service for `berth serve`: opens (and migrates) the queue and the
-/// store, and runs the worker in the process when the queue is embedded (or
-/// `--multivac-worker always`).
+/// store ([`Backends::open`]), and runs the worker in the process when the queue is
+/// embedded (or `--multivac-worker always`).
 pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Service> {
     let resolved = config.backend.resolve(common)?;
     let backends = Backends::open(&resolved, &config.backend, &config.tuning).await?;
@@ -80,10 +66,9 @@ pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Se
         "multivac backends open"
     );
     let sampler = backends.clone();
-    let mut service =
-        service_with(&backends, tokens, config.max_data).with_background(move |shutdown| {
-            worker::sample_metrics(sampler, Duration::from_secs(2), shutdown)
-        });
+    let mut service = build(&backends, config, tokens).with_background(move |shutdown| {
+        worker::sample_metrics(sampler, Duration::from_secs(2), shutdown)
+    });
     if in_process {
         let settings = worker::WorkerSettings::from(&config.tuning);
         service =
@@ -92,13 +77,30 @@ pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Se
     Ok(service)
 }
 
+/// The service over open backends, without background work: its routes (`POST` and
+/// `DELETE` behind `tokens`), its readiness checks (`queue`, `database`) and a body
+/// limit that fits `--multivac-max-data`.
+pub fn build(backends: &Backends, config: &Config, tokens: Tokens) -> kit::Service {
+    worker::describe_metrics();
+    let state = http::AppState {
+        queue: backends.queue.clone(),
+        store: backends.store.clone(),
+        max_data: config.max_data,
+    };
+    // Room for a urlencoded datum (up to 3 bytes per byte) and multipart framing.
+    let body_limit = config.max_data.saturating_mul(3).saturating_add(64 * 1024);
+    kit::Service::new(NAME, http::router(state, tokens))
+        .with_health(worker::health(backends))
+        .with_body_limit(body_limit)
+}
+
 /// The complete application (routes + kit endpoints and layers), for tests. No worker
 /// runs: start one with [`worker::run_pool`] or step one with [`worker::Worker`].
 pub fn app(
     backends: &Backends,
+    config: &Config,
     tokens: Tokens,
-    max_data: usize,
     http: &kit::http::HttpConfig,
 ) -> axum::Router {
-    kit::http::app(service_with(backends, tokens, max_data), http)
+    kit::http::app(build(backends, config, tokens), http)
 }

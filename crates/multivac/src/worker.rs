@@ -314,7 +314,7 @@ pub fn describe_metrics() {
     metrics::describe_gauge!("multivac_records", "Processed records in the store");
 }
 
-/// Readiness checks of the queue and the store.
+/// Readiness checks of the queue (`queue`) and the store (`database`).
 pub fn health(backends: &Backends) -> Health {
     let (queue, store) = (backends.queue.clone(), backends.store.clone());
     Health::new()
@@ -327,7 +327,7 @@ pub fn health(backends: &Backends) -> Health {
                     .map_err(|e| format!("the {} queue does not answer: {e}", queue.kind()))
             }
         })
-        .with_check("store", move || {
+        .with_check("database", move || {
             let store = store.clone();
             async move {
                 store

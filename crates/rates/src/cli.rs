@@ -126,7 +126,7 @@ async fn load_with_retries(
     let mut pause = Duration::from_millis(500);
     for attempt in 1.. {
         let result = async {
-            let store = crate::open_store(config, common).await?;
+            let store = crate::store::open(config, common).await?;
             let size = std::fs::metadata(file).map_or(0, |m| m.len());
             let progress = Arc::new(Progress::default());
             let display = tokio::spawn(show_progress(Arc::clone(&progress), size));

@@ -69,23 +69,6 @@ impl Error {
     }
 }
 
-/// Whether a database error means the database is unreachable (503) rather than a
-/// failure of this request (500).
-fn is_unavailable(err: &sqlx::Error) -> bool {
-    matches!(
-        err,
-        sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed
-    ) || err
-        .as_database_error()
-        .and_then(sqlx::error::DatabaseError::code)
-        // SQLite busy/locked; PostgreSQL admin shutdown, cannot connect now, too many connections.
-        .is_some_and(|c| matches!(&*c, "5" | "6" | "517" | "57P01" | "57P03" | "53300"))
-}
-
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let problem = match &self {
@@ -116,7 +99,7 @@ impl IntoResponse for Error {
             Self::UnsupportedMediaType(detail) => {
                 Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE).with_detail(detail.clone())
             }
-            Self::Database(err) if is_unavailable(err) => Problem::unavailable("the database", err),
+            Self::Database(err) if kit::db::is_unavailable(err) => Problem::unavailable("the database", err),
             Self::Database(err) => Problem::internal(err),
         };
         problem.into_response()

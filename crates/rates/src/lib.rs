@@ -168,22 +168,11 @@ impl Config {
     }
 }
 
-/// Opens the configured store (running its migrations).
-pub async fn open_store(config: &Config, common: &Common) -> anyhow::Result<Arc<dyn store::Store>> {
-    store::open(
-        config.database_url(common)?.as_ref(),
-        &common.data_dir,
-        config.max_connections,
-        config.cache_mib.saturating_mul(1024 * 1024),
-    )
-    .await
-}
-
-/// The rates service, ready for [`kit::http::app`]: opens the store, loads
+/// The rates service, ready for [`kit::http::app`]: opens the store ([`store::open`]), loads
 /// `--rates-dump` or the generated sample into an empty database (the sample only on
 /// SQLite), and registers the store's readiness check.
 pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Service> {
-    let store = open_store(config, common).await?;
+    let store = store::open(config, common).await?;
     if store
         .is_empty()
         .await
@@ -208,7 +197,8 @@ pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Se
     Ok(build(store, config, tokens))
 }
 
-/// The service over an open store, with the given tokens (no seeding).
+/// The service over an open store, with the given tokens (no seeding). Its readiness
+/// check is `database`.
 pub fn build(
     store: Arc<dyn store::Store>,
     config: &Config,

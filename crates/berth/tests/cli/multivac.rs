@@ -261,37 +261,28 @@ async fn multivac_worker_sigterm_finishes_the_batch_and_exits_0() {
     let port = free_port();
     let mut worker = stack.worker(port, 50);
     let base = format!("http://127.0.0.1:{port}");
-    let start = Instant::now();
-    loop {
-        if let Ok(r) = reqwest::get(format!("{base}/healthcheck")).await
-            && r.status() == 200
-        {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "worker never ready"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    while stack.stored().await == 0 {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    testkit::eventually("the worker is ready", Duration::from_secs(20), || async {
+        reqwest::get(format!("{base}/healthcheck"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+            .then_some(())
+    })
+    .await;
+    testkit::eventually("the worker stores something", Duration::from_secs(20), || async {
+        (stack.stored().await > 0).then_some(())
+    })
+    .await;
     // The counter moves just after the store commits: poll it, within a bound.
-    let start = Instant::now();
-    let metrics = loop {
+    let metrics = testkit::eventually("the processed counter", Duration::from_secs(10), || async {
         let metrics = reqwest::get(format!("{base}/metrics"))
             .await
-            .unwrap()
+            .ok()?
             .text()
             .await
-            .unwrap();
-        if metrics.contains("multivac_processed_total") {
-            break metrics;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "{metrics}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+            .ok()?;
+        metrics.contains("multivac_processed_total").then_some(metrics)
+    })
+    .await;
     assert!(metrics.contains("service=\"multivac-worker\""));
     let ok = Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])

@@ -55,6 +55,10 @@ pub trait Queue: Send + Sync + 'static {
     async fn consumer(&self, name: &str) -> Result<Box<dyn Consumer>, BackendError>;
     /// How many items are queued, in progress and failed.
     async fn counts(&self) -> Result<QueueCounts, BackendError>;
+    /// How many delivered items have gone unacknowledged for longer than the claim idle
+    /// time (their worker died, or is stuck): the next consumer that fetches takes them
+    /// again. Reads only; at most 10,000 are counted.
+    async fn redeliverable(&self) -> Result<u64, BackendError>;
     /// Whether the queue answers.
     async fn ping(&self) -> Result<(), BackendError>;
 }

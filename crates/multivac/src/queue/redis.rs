@@ -209,6 +209,31 @@ impl Queue for RedisQueue {
         }
     }
 
+    async fn redeliverable(&self) -> Result<u64, BackendError> {
+        let idle = u64::try_from(self.claim_idle.as_millis()).unwrap_or(u64::MAX);
+        let query = || {
+            let mut conn = self.conn.clone();
+            async move {
+                // The extended form lists the entries idle at least `idle` ms.
+                let entries: Vec<Value> = redis::cmd("XPENDING")
+                    .arg(&self.stream)
+                    .arg(GROUP)
+                    .arg("IDLE")
+                    .arg(idle)
+                    .arg("-")
+                    .arg("+")
+                    .arg(10_000)
+                    .query_async(&mut conn)
+                    .await?;
+                Ok::<_, BackendError>(entries.len() as u64)
+            }
+        };
+        match within(self.timeout, query()).await {
+            Err(e) if is_nogroup(&e) => Ok(0),
+            other => other,
+        }
+    }
+
     async fn ping(&self) -> Result<(), BackendError> {
         let mut conn = self.conn.clone();
         within(self.timeout, async {

@@ -32,8 +32,11 @@ fn now_ms() -> i64 {
 }
 
 impl SqliteQueue {
-    /// The queue in `pool` (migrated by [`crate::backend::open_sqlite`]).
-    pub async fn new(pool: SqlitePool, claim_idle: Duration) -> Result<Self, BackendError> {
+    /// The queue in the embedded database `db` (opened and migrated by
+    /// [`crate::backend::open_sqlite`]); every statement of a queue changes it or must
+    /// see its latest state, so all go through the writer.
+    pub async fn new(db: &kit::db::Sqlite, claim_idle: Duration) -> Result<Self, BackendError> {
+        let pool = db.writer.clone();
         let instance: String = sqlx::query_scalar("SELECT instance FROM queue_instance LIMIT 1")
             .fetch_one(&pool)
             .await?;
@@ -95,6 +98,16 @@ impl Queue for SqliteQueue {
             in_progress: get(1)?,
             failed: get(2)?,
         })
+    }
+
+    async fn redeliverable(&self) -> Result<u64, BackendError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM queue WHERE attempts > 0 AND lease_until <= ?1 LIMIT 10000)",
+        )
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

@@ -13,13 +13,20 @@ use crate::{
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Writes (and the reads a write depends on) go through the writer.
     pool: SqlitePool,
+    /// Reads of the answer and the counts run beside it.
+    reader: SqlitePool,
 }
 
 impl SqliteStore {
-    /// The store in `pool` (migrated by [`crate::backend::open_sqlite`]).
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    /// The store in the embedded database `db` (opened and migrated by
+    /// [`crate::backend::open_sqlite`]).
+    pub fn new(db: &kit::db::Sqlite) -> Self {
+        Self {
+            pool: db.writer.clone(),
+            reader: db.reader.clone(),
+        }
     }
 }
 
@@ -90,7 +97,7 @@ impl Store for SqliteStore {
 
     async fn oldest(&self) -> Result<Option<Record>, BackendError> {
         let row = sqlx::query("SELECT * FROM records WHERE deleted_at IS NULL ORDER BY queued_at, queue_order LIMIT 1")
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?;
         Ok(row.as_ref().map(record).transpose()?)
     }
@@ -109,13 +116,13 @@ impl Store for SqliteStore {
 
     async fn count(&self) -> Result<u64, BackendError> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM records WHERE deleted_at IS NULL")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn ping(&self) -> Result<(), BackendError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
     }
 }

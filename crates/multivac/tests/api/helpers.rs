@@ -3,9 +3,10 @@
 
 #![allow(dead_code)]
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
-use kit::{Server, Shutdown, auth::Tokens, config::Secret, http::HttpConfig};
+use kit::{auth::Tokens, config::Secret, http::HttpConfig};
+use testkit::TestServer;
 use multivac::{
     Backends,
     config::{BackendArgs, Resolved, Tuning},
@@ -105,6 +106,17 @@ impl Env {
         .expect("worker")
     }
 
+    /// Waits (at most 5 s) until `n` delivered items went unacknowledged past the claim
+    /// idle time, so that the next fetch takes them again.
+    pub async fn wait_redeliverable(&self, n: u64) {
+        let queue = self.backends.queue.clone();
+        testkit::eventually("items become redeliverable", Duration::from_secs(5), || {
+            let queue = queue.clone();
+            async move { (queue.redeliverable().await.expect("redeliverable") >= n).then_some(()) }
+        })
+        .await;
+    }
+
     /// Steps a fresh worker until the queue is empty; returns the sum of outcomes.
     pub async fn drain(&self) -> StepOutcome {
         let mut w = self.worker().await;
@@ -125,18 +137,28 @@ impl Env {
     }
 }
 
-/// A running MultiVAC API (no worker).
-pub struct TestApp {
-    pub addr: SocketAddr,
-    pub client: reqwest::Client,
-    pub env: Env,
-    _shutdown: ShutdownOnDrop,
+/// One test per backend kind: `sqlite::NAME` and `redis_pg::NAME` run `NAME(kind)`.
+#[macro_export]
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        testkit::conformance! {
+            sqlite => $crate::helpers::Kind::Sqlite,
+            redis_pg => $crate::helpers::Kind::RedisPg;
+            [$($name),*]
+        }
+    };
 }
 
-pub struct ShutdownOnDrop(pub Shutdown);
-impl Drop for ShutdownOnDrop {
-    fn drop(&mut self) {
-        self.0.trigger();
+/// A running MultiVAC API (no worker).
+pub struct TestApp {
+    pub server: TestServer,
+    pub env: Env,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = TestServer;
+    fn deref(&self) -> &TestServer {
+        &self.server
     }
 }
 
@@ -145,35 +167,23 @@ pub async fn spawn_app(kind: Kind) -> TestApp {
 }
 
 pub async fn spawn_app_with(env: Env, max_data: usize) -> TestApp {
+    let config = multivac::Config {
+        max_data,
+        ..multivac::Config::for_tests()
+    };
     let app = multivac::app(
         &env.backends,
+        &config,
         Tokens::parse(TOKEN),
-        max_data,
         &HttpConfig::default(),
     );
-    let server = Server::bind("multivac", "127.0.0.1:0".parse().unwrap(), app)
-        .await
-        .expect("bind");
-    let addr = server.local_addr();
-    let shutdown = Shutdown::new();
-    tokio::spawn(server.run(shutdown.clone(), Duration::from_secs(1)));
     TestApp {
-        addr,
-        client: reqwest::Client::new(),
+        server: TestServer::start(app).await,
         env,
-        _shutdown: ShutdownOnDrop(shutdown),
     }
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.unwrap()
-    }
-
     /// `GET /multivac`'s text.
     pub async fn answer(&self) -> String {
         let r = self.get("/multivac").await;

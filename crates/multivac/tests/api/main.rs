@@ -14,28 +14,6 @@ use multivac::{
 };
 use serde_json::{Value, json};
 
-/// Generates `NAME_sqlite` and `NAME_redis_pg` from one async body taking a [`Kind`].
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Kind::Sqlite).await;
-                }
-            )*
-        }
-        mod redis_pg {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Kind::RedisPg).await;
-                }
-            )*
-        }
-    };
-}
-
 conformance!(
     the_originals_texts,
     the_answer_flips_only_after_the_worker_processed,
@@ -93,7 +71,7 @@ async fn the_answer_flips_only_after_the_worker_processed(kind: Kind) {
     let s = app.stats().await;
     assert_eq!((s.queued, s.in_progress, s.processed), (0, 3, 0));
     drop(holder);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.env.wait_redeliverable(3).await;
 
     let mut w = app.env.worker().await;
     let outcome = w.step(Duration::ZERO).await.unwrap();
@@ -174,12 +152,12 @@ async fn bad_input_is_a_4xx_and_queues_nothing(kind: Kind) {
     let url = app.url("/multivac/data");
     let post = || app.client.post(&url).bearer_auth(TOKEN);
 
-    let v = problem(post().form(&[("other", "x")]).send().await.unwrap(), 400).await;
+    let v = problem(post().form(&[("other", "x")]).send().await.unwrap(), 422).await;
     assert_eq!(v["field"], "data");
     assert!(v["detail"].as_str().unwrap().contains("required"));
-    let v = problem(post().form(&[("data", "")]).send().await.unwrap(), 400).await;
+    let v = problem(post().form(&[("data", "")]).send().await.unwrap(), 422).await;
     assert!(v["detail"].as_str().unwrap().contains("empty"));
-    let v = problem(post().form(&[("data", "a\0b")]).send().await.unwrap(), 400).await;
+    let v = problem(post().form(&[("data", "a\0b")]).send().await.unwrap(), 422).await;
     assert!(v["detail"].as_str().unwrap().contains("NUL"));
     let v = problem(
         post()
@@ -214,15 +192,25 @@ async fn bad_input_is_a_4xx_and_queues_nothing(kind: Kind) {
         json!({"data": ["a"]}),
         json!({"data": {"a": 1}}),
     ] {
-        let v = problem(post().json(&body).send().await.unwrap(), 400).await;
+        let v = problem(post().json(&body).send().await.unwrap(), 422).await;
         assert!(v["detail"].as_str().unwrap().contains("string"), "{body}");
     }
     problem(
         post().json(&json!({"data": null})).send().await.unwrap(),
-        400,
+        422,
     )
     .await;
-    problem(post().json(&json!({})).send().await.unwrap(), 400).await;
+    problem(post().json(&json!({})).send().await.unwrap(), 422).await;
+    // The kit's JSON rules: a repeated or an unknown member is a 422 naming it.
+    for (text, field) in [(r#"{"data":"a","data":"b"}"#, "data"), (r#"{"data":"a","x":1}"#, "x")] {
+        let r = post()
+            .header("content-type", "application/json")
+            .body(text)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(problem(r, 422).await["field"], field, "{text}");
+    }
     let malformed = post()
         .header("content-type", "application/json")
         .body("{\"data\": ")
@@ -237,13 +225,13 @@ async fn bad_input_is_a_4xx_and_queues_nothing(kind: Kind) {
         .send()
         .await
         .unwrap();
-    problem(huge, 400).await;
+    problem(huge, 422).await;
     // Multipart with a non-UTF-8 datum.
     let form = reqwest::multipart::Form::new().part(
         "data",
         reqwest::multipart::Part::bytes(vec![0xff, 0xfe, 0x41]),
     );
-    let v = problem(post().multipart(form).send().await.unwrap(), 400).await;
+    let v = problem(post().multipart(form).send().await.unwrap(), 422).await;
     assert!(v["detail"].as_str().unwrap().contains("UTF-8"));
     // Urlencoded with invalid percent-encoded UTF-8.
     let r = post()
@@ -252,7 +240,7 @@ async fn bad_input_is_a_4xx_and_queues_nothing(kind: Kind) {
         .send()
         .await
         .unwrap();
-    let v = problem(r, 400).await;
+    let v = problem(r, 422).await;
     assert!(v["detail"].as_str().unwrap().contains("UTF-8"));
     // Wrong or missing content type.
     let v = problem(
@@ -341,7 +329,7 @@ async fn a_redelivered_item_is_stored_once(kind: Kind) {
     let s = app.stats().await;
     assert_eq!((s.queued, s.in_progress), (0, 5));
     // Another one takes them again once idle, stores them, and dies before the ack.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.env.wait_redeliverable(5).await;
     let mut late = queue.consumer("dies-late").await.unwrap();
     let again = late.fetch(10, Duration::ZERO).await.unwrap();
     assert_eq!(
@@ -357,7 +345,7 @@ async fn a_redelivered_item_is_stored_once(kind: Kind) {
     assert_eq!(app.env.backends.store.insert(&records).await.unwrap(), 5);
     drop(late);
     // A third delivery stores nothing new and acknowledges everything.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.env.wait_redeliverable(5).await;
     let total = app.env.drain().await;
     assert_eq!((total.fetched, total.stored, total.acked), (5, 0, 5));
     assert_eq!(
@@ -387,7 +375,7 @@ async fn an_item_past_its_attempts_is_dead_lettered(kind: Kind) {
         assert_eq!(got[0].data.as_deref(), Some("poison"));
         assert_eq!(got[0].attempts, attempt);
         drop(c);
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        app.env.wait_redeliverable(1).await;
     }
     let total = app.env.drain().await;
     assert_eq!((total.dead, total.stored), (1, 1));
@@ -419,7 +407,7 @@ async fn a_stored_but_unacknowledged_item_is_not_dead_lettered(kind: Kind) {
     );
     app.env.backends.store.insert(&[r]).await.unwrap();
     drop(c);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.env.wait_redeliverable(1).await;
     let total = app.env.drain().await;
     assert_eq!((total.fetched, total.acked, total.dead), (1, 1, 0));
     let s = app.stats().await;

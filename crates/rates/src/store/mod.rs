@@ -8,13 +8,13 @@ pub mod answers;
 pub mod postgres;
 pub mod sqlite;
 
-use std::{path::Path, sync::Arc};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use kit::config::Secret;
+use kit::config::Common;
 
 use crate::{
-    Error,
+    Config, Error,
     domain::{DayTotal, Lookup, Port, Price, Region},
 };
 
@@ -142,20 +142,22 @@ pub(crate) fn first_unknown_port(
     })
 }
 
-/// Opens PostgreSQL when `url` is given, else SQLite `rates.db` in `data_dir` (created
-/// if missing), and runs the backend's migrations.
-pub async fn open(
-    url: Option<&Secret>,
-    data_dir: &Path,
-    max_connections: u32,
-    cache_bytes: u64,
-) -> anyhow::Result<Arc<dyn Store>> {
-    match url {
+/// Opens the store the settings name — PostgreSQL when the service's own or the
+/// process-wide database URL is set, else SQLite `rates.db` in the data directory
+/// (created if missing) — and runs the backend's migrations.
+pub async fn open(config: &Config, common: &Common) -> anyhow::Result<Arc<dyn Store>> {
+    match config.database_url(common)? {
         Some(url) => Ok(Arc::new(
-            postgres::PgStore::connect(url.expose(), max_connections, cache_bytes).await?,
+            postgres::PgStore::connect(
+                url.expose(),
+                config.max_connections,
+                config.cache_mib.saturating_mul(1024 * 1024),
+            )
+            .await?,
         )),
         None => Ok(Arc::new(
-            sqlite::SqliteStore::open(&data_dir.join("rates.db"), max_connections).await?,
+            sqlite::SqliteStore::open(&common.data_dir.join("rates.db"), config.max_connections)
+                .await?,
         )),
     }
 }

@@ -4,16 +4,13 @@
 //! connection and `BEGIN IMMEDIATE`, so writers queue instead of failing. A reader sees
 //! a batch entirely or not at all (one statement, one WAL snapshot).
 
-use std::{collections::HashSet, path::Path, str::FromStr, time::Duration};
+use std::{collections::HashSet, path::Path};
 
-use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::{
     Connection, QueryBuilder, Row, Sqlite, SqliteConnection,
     pool::PoolConnection,
-    sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-    },
+    sqlite::SqlitePool,
 };
 
 use super::{Backend, KNOWN_SQL, LoadTx, RATES_SQL, Store, first_unknown_port};
@@ -21,6 +18,9 @@ use crate::{
     Error,
     domain::{DayTotal, Lookup, Port, Price, Region},
 };
+
+/// The migrations of the SQLite schema.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Rows per multi-row `INSERT` (4 parameters each, far below SQLite's limit).
 const BATCH: usize = 1000;
@@ -36,32 +36,12 @@ impl SqliteStore {
     /// Opens (creating it and its directory if needed) the database at `path` and runs
     /// the migrations.
     pub async fn open(path: &Path, readers: u32) -> anyhow::Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating the data directory {}", dir.display()))?;
-        }
-        let options = SqliteConnectOptions::from_str("sqlite:")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .with_context(|| format!("opening SQLite {}", path.display()))?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&write)
-            .await
-            .context("migrating the rates SQLite database")?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(readers)
-            .connect_with(options.read_only(true))
-            .await
-            .with_context(|| format!("opening SQLite {}", path.display()))?;
-        Ok(Self { read, write })
+        let kit::db::Sqlite { writer, reader } =
+            kit::db::open_sqlite(path, &MIGRATOR, readers).await?;
+        Ok(Self {
+            read: reader,
+            write: writer,
+        })
     }
 }
 

@@ -67,7 +67,7 @@ impl Db {
     }
 
     pub async fn store(&self) -> Arc<dyn Store> {
-        rates::open_store(&Config::for_tests(), &self.common())
+        rates::store::open(&Config::for_tests(), &self.common())
             .await
             .expect("open store")
     }

@@ -827,7 +827,7 @@ async fn an_empty_sqlite_is_seeded_so_the_readme_example_answers() {
     config.dump = Some(dump);
     let common = kit::config::Common::for_tests(other.path().join("data"));
     rates::service(&config, &common).await.unwrap();
-    let store = rates::open_store(&config, &common).await.unwrap();
+    let store = rates::store::open(&config, &common).await.unwrap();
     let lookup = rates::domain::Lookup {
         date_from: chrono::NaiveDate::from_ymd_opt(2021, 1, 1).unwrap(),
         date_to: chrono::NaiveDate::from_ymd_opt(2021, 1, 1).unwrap(),
