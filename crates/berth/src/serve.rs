@@ -74,13 +74,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let common = args.common.resolve().context("reading secrets")?;
     for name in args.selected() {
         let (service, addr) = match name {
-            ServiceName::Clock => (clock::service(), args.clock.addr),
-            ServiceName::Users => (users::service(&args.users, &common).await?, args.users.addr),
-            ServiceName::Rates => (rates::service(&args.rates, &common).await?, args.rates.addr),
-            ServiceName::Kv => (kv::service(&args.kv, &common).await?, args.kv.addr),
+            ServiceName::Clock => (clock::service(), args.clock.listen.addr),
+            ServiceName::Users => (users::service(&args.users, &common).await?, args.users.listen.addr),
+            ServiceName::Rates => (rates::service(&args.rates, &common).await?, args.rates.listen.addr),
+            ServiceName::Kv => (kv::service(&args.kv, &common).await?, args.kv.listen.addr),
             ServiceName::Multivac => (
                 multivac::service(&args.multivac, &common).await?,
-                args.multivac.addr,
+                args.multivac.listen.addr,
             ),
         };
         runner

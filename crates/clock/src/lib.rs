@@ -19,23 +19,21 @@
 pub mod http;
 pub mod time;
 
-use std::net::SocketAddr;
-
 /// The service's name, as in metrics labels and logs.
 pub const NAME: &str = "clock";
+
+kit::listen_args!(
+    /// Where the clock service listens (`--clock-addr`).
+    Listen, "clock", "BERTH_CLOCK_ADDR", "0.0.0.0:8080"
+);
 
 /// The clock service's settings.
 #[derive(Debug, Clone, clap::Args)]
 #[group(id = "clock-config")]
 pub struct Config {
-    /// Listen address of the clock service.
-    #[arg(
-        id = "clock-addr",
-        long = "clock-addr",
-        env = "BERTH_CLOCK_ADDR",
-        default_value = "0.0.0.0:8080"
-    )]
-    pub addr: SocketAddr,
+    /// Where it listens.
+    #[command(flatten)]
+    pub listen: Listen,
 }
 
 /// The clock service, ready for [`kit::http::app`]. It needs no store, so its readiness

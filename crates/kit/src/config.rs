@@ -194,6 +194,22 @@ mod tests {
     }
 }
 
+crate::secret_args!(
+    /// The process-wide `DATABASE_URL` (`--database-url[-file]`).
+    DatabaseUrl,
+    "database-url",
+    "DATABASE_URL",
+    "PostgreSQL URL used by every service without a database URL of its own"
+);
+
+crate::secret_args!(
+    /// The process-wide `REDIS_URL` (`--redis-url[-file]`).
+    RedisUrl,
+    "redis-url",
+    "REDIS_URL",
+    "Redis URL used by every service without a Redis URL of its own"
+);
+
 /// Settings any service may fall back on: the data directory of embedded stores, the
 /// process-wide `DATABASE_URL` / `REDIS_URL` (a service's own `BERTH_<SERVICE>_*` URL
 /// wins over them), and the API tokens.
@@ -202,18 +218,12 @@ pub struct CommonArgs {
     /// Directory of the embedded (SQLite) stores; created if missing.
     #[arg(long, env = "BERTH_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// PostgreSQL URL used by every service without a database URL of its own.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<Secret>,
-    /// A file holding `DATABASE_URL`.
-    #[arg(long, env = "DATABASE_URL_FILE")]
-    pub database_url_file: Option<PathBuf>,
-    /// Redis URL used by every service without a Redis URL of its own.
-    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
-    pub redis_url: Option<Secret>,
-    /// A file holding `REDIS_URL`.
-    #[arg(long, env = "REDIS_URL_FILE")]
-    pub redis_url_file: Option<PathBuf>,
+    /// `DATABASE_URL`: the PostgreSQL of every service without a URL of its own.
+    #[command(flatten)]
+    pub database: DatabaseUrl,
+    /// `REDIS_URL`: the Redis of every service without a URL of its own.
+    #[command(flatten)]
+    pub redis: RedisUrl,
     /// API bearer tokens.
     #[command(flatten)]
     pub tokens: TokenArgs,
@@ -237,16 +247,8 @@ impl CommonArgs {
     pub fn resolve(&self) -> Result<Common, SecretError> {
         Ok(Common {
             data_dir: self.data_dir.clone(),
-            database_url: resolve_secret(
-                "DATABASE_URL",
-                self.database_url.as_ref(),
-                self.database_url_file.as_ref(),
-            )?,
-            redis_url: resolve_secret(
-                "REDIS_URL",
-                self.redis_url.as_ref(),
-                self.redis_url_file.as_ref(),
-            )?,
+            database_url: self.database.resolve()?,
+            redis_url: self.redis.resolve()?,
             tokens: self.tokens.tokens()?,
         })
     }
@@ -267,4 +269,97 @@ impl Common {
     pub fn pick(own: Option<&Secret>, shared: Option<&Secret>) -> Option<Secret> {
         own.or(shared).cloned()
     }
+}
+
+/// Declares a clap [`Args`] struct with one field, `addr`, a service's listen address:
+/// `--<service>-addr`, `BERTH_<SERVICE>_ADDR`, the given default.
+///
+/// ```
+/// kit::listen_args!(
+///     /// Where the clock service listens.
+///     ClockListen, "clock", "BERTH_CLOCK_ADDR", "0.0.0.0:8080"
+/// );
+/// ```
+#[macro_export]
+macro_rules! listen_args {
+    ($(#[$doc:meta])* $name:ident, $service:literal, $env:literal, $default:literal
+     $(, alias = $alias:literal)?) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, ::clap::Args)]
+        #[group(skip)]
+        pub struct $name {
+            /// The address to listen on.
+            #[arg(
+                id = concat!($service, "-addr"),
+                long = concat!($service, "-addr"),
+                $(visible_alias = $alias,)?
+                env = $env,
+                default_value = $default,
+                help = concat!("Listen address of the ", $service, " service")
+            )]
+            pub addr: ::std::net::SocketAddr,
+        }
+
+        impl $name {
+            /// `127.0.0.1:0`: a free port, for tests.
+            pub fn for_tests() -> Self {
+                Self {
+                    addr: ::std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                }
+            }
+        }
+    };
+}
+
+/// Declares a clap [`Args`] struct for a secret given as a value (`--<long>`, `<ENV>`,
+/// never printed) or read from a file (`--<long>-file`, `<ENV>_FILE`), with
+/// `resolve()` ([`resolve_secret`]).
+///
+/// ```
+/// kit::secret_args!(
+///     /// The users service's database URL.
+///     UsersDatabaseUrl, "users-database-url", "BERTH_USERS_DATABASE_URL",
+///     "PostgreSQL URL of the users service"
+/// );
+/// ```
+#[macro_export]
+macro_rules! secret_args {
+    ($(#[$doc:meta])* $name:ident, $long:literal, $env:literal, $help:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, ::clap::Args)]
+        #[group(skip)]
+        pub struct $name {
+            /// The value.
+            #[arg(id = $long, long = $long, env = $env, hide_env_values = true, help = $help)]
+            pub value: Option<$crate::config::Secret>,
+            /// A file holding the value.
+            #[arg(
+                id = concat!($long, "-file"),
+                long = concat!($long, "-file"),
+                env = concat!($env, "_FILE"),
+                help = concat!("A file holding ", $env)
+            )]
+            pub file: Option<::std::path::PathBuf>,
+        }
+
+        impl $name {
+            /// The value, given directly or read from the file (not both).
+            pub fn resolve(
+                &self,
+            ) -> ::std::result::Result<
+                ::std::option::Option<$crate::config::Secret>,
+                $crate::config::SecretError,
+            > {
+                $crate::config::resolve_secret($env, self.value.as_ref(), self.file.as_ref())
+            }
+
+            /// The value given directly (no file), for tests.
+            pub fn given(value: impl Into<String>) -> Self {
+                Self {
+                    value: Some($crate::config::Secret::new(value)),
+                    file: None,
+                }
+            }
+        }
+    };
 }

@@ -32,12 +32,12 @@ pub mod http;
 pub mod input;
 pub mod store;
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use kit::{
     Health,
     auth::Tokens,
-    config::{Common, Secret, parse_duration},
+    config::{Common, parse_duration},
 };
 
 use crate::store::Store;
@@ -45,34 +45,30 @@ use crate::store::Store;
 /// The service's name, as in metrics labels and logs.
 pub const NAME: &str = "kv";
 
+kit::listen_args!(
+    /// Where the kv service listens (`--kv-addr`).
+    Listen, "kv", "BERTH_KV_ADDR", "0.0.0.0:5000"
+);
+
+kit::secret_args!(
+    /// kv's Redis URL (`--kv-redis-url[-file]`).
+    RedisUrl,
+    "kv-redis-url",
+    "BERTH_KV_REDIS_URL",
+    "Redis URL of kv (redis://user:password@host:port/db); else REDIS_URL; with neither, \
+     kv stores in SQLite in the data directory"
+);
+
 /// The kv service's settings.
 #[derive(Debug, Clone, clap::Args)]
 #[group(id = "kv-config")]
 pub struct Config {
-    /// Listen address of the kv service.
-    #[arg(
-        id = "kv-addr",
-        long = "kv-addr",
-        env = "BERTH_KV_ADDR",
-        default_value = "0.0.0.0:5000"
-    )]
-    pub addr: SocketAddr,
-    /// Redis URL of kv (`redis://user:password@host:port/db`); else `REDIS_URL`; with
-    /// neither, kv stores in SQLite in the data directory.
-    #[arg(
-        id = "kv-redis-url",
-        long = "kv-redis-url",
-        env = "BERTH_KV_REDIS_URL",
-        hide_env_values = true
-    )]
-    pub redis_url: Option<Secret>,
-    /// A file holding kv's Redis URL.
-    #[arg(
-        id = "kv-redis-url-file",
-        long = "kv-redis-url-file",
-        env = "BERTH_KV_REDIS_URL_FILE"
-    )]
-    pub redis_url_file: Option<PathBuf>,
+    /// Where it listens.
+    #[command(flatten)]
+    pub listen: Listen,
+    /// Its own Redis URL.
+    #[command(flatten)]
+    pub redis: RedisUrl,
     /// A file holding the Redis password, used when the URL has none.
     #[arg(
         id = "kv-redis-password-file",
@@ -102,9 +98,8 @@ impl Config {
     /// `127.0.0.1:0` (a free port).
     pub fn for_tests() -> Self {
         Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            redis_url: None,
-            redis_url_file: None,
+            listen: Listen::for_tests(),
+            redis: RedisUrl::default(),
             redis_password_file: None,
             redis_timeout: Duration::from_secs(1),
             prefix: "kv:".to_owned(),

@@ -1,8 +1,8 @@
 //! The service's settings: the API's, the backends', and the worker's tuning.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
-use kit::config::{Common, Secret, SecretError, parse_duration, resolve_secret};
+use kit::config::{Common, Secret, SecretError, parse_duration};
 
 /// Whether `berth serve` runs the worker inside its process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -15,18 +15,45 @@ pub enum InProcessWorker {
     Never,
 }
 
+kit::listen_args!(
+    /// Where the MultiVAC API listens (`--multivac-addr`).
+    Listen, "multivac", "BERTH_MULTIVAC_ADDR", "0.0.0.0:5001"
+);
+
+kit::listen_args!(
+    /// Where `berth worker multivac` serves `/metrics`, `/healthcheck` and `/livez`
+    /// (`--multivac-worker-addr`).
+    WorkerListen,
+    "multivac-worker",
+    "BERTH_MULTIVAC_WORKER_ADDR",
+    "0.0.0.0:9101",
+    alias = "worker-addr"
+);
+
+kit::secret_args!(
+    /// The queue's Redis URL (`--multivac-redis-url[-file]`).
+    RedisUrl,
+    "multivac-redis-url",
+    "BERTH_MULTIVAC_REDIS_URL",
+    "Redis URL of the queue (a Stream with a consumer group); else REDIS_URL; else the \
+     embedded SQLite queue"
+);
+
+kit::secret_args!(
+    /// The store's database URL (`--multivac-database-url[-file]`).
+    DatabaseUrl,
+    "multivac-database-url",
+    "BERTH_MULTIVAC_DATABASE_URL",
+    "PostgreSQL URL of the store; else DATABASE_URL; else the embedded SQLite store"
+);
+
 /// The MultiVAC service's settings (`berth serve`).
 #[derive(Debug, Clone, clap::Args)]
 #[group(id = "multivac-config")]
 pub struct Config {
-    /// Listen address of the MultiVAC API.
-    #[arg(
-        id = "multivac-addr",
-        long = "multivac-addr",
-        env = "BERTH_MULTIVAC_ADDR",
-        default_value = "0.0.0.0:5001"
-    )]
-    pub addr: SocketAddr,
+    /// Where the API listens.
+    #[command(flatten)]
+    pub listen: Listen,
     /// Largest datum accepted by `POST /multivac/data`, in bytes (413 above it).
     #[arg(
         id = "multivac-max-data",
@@ -57,7 +84,7 @@ impl Config {
     /// `127.0.0.1:0` (a free port).
     pub fn for_tests() -> Self {
         Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen: Listen::for_tests(),
             max_data: 64 * 1024,
             in_process_worker: InProcessWorker::Auto,
             backend: BackendArgs::default(),
@@ -70,22 +97,9 @@ impl Config {
 #[derive(Debug, Clone, clap::Args)]
 #[group(id = "multivac-backend")]
 pub struct BackendArgs {
-    /// Redis URL of the queue (a Stream with a consumer group); else `REDIS_URL`; else
-    /// the embedded SQLite queue.
-    #[arg(
-        id = "multivac-redis-url",
-        long = "multivac-redis-url",
-        env = "BERTH_MULTIVAC_REDIS_URL",
-        hide_env_values = true
-    )]
-    pub redis_url: Option<Secret>,
-    /// A file holding `BERTH_MULTIVAC_REDIS_URL`.
-    #[arg(
-        id = "multivac-redis-url-file",
-        long = "multivac-redis-url-file",
-        env = "BERTH_MULTIVAC_REDIS_URL_FILE"
-    )]
-    pub redis_url_file: Option<PathBuf>,
+    /// The queue's own Redis URL.
+    #[command(flatten)]
+    pub redis: RedisUrl,
     /// Prefix of the queue's Redis keys (`<prefix>queue`, `<prefix>dead`).
     #[arg(
         id = "multivac-redis-prefix",
@@ -103,21 +117,9 @@ pub struct BackendArgs {
         value_parser = parse_duration
     )]
     pub redis_timeout: Duration,
-    /// PostgreSQL URL of the store; else `DATABASE_URL`; else the embedded SQLite store.
-    #[arg(
-        id = "multivac-database-url",
-        long = "multivac-database-url",
-        env = "BERTH_MULTIVAC_DATABASE_URL",
-        hide_env_values = true
-    )]
-    pub database_url: Option<Secret>,
-    /// A file holding `BERTH_MULTIVAC_DATABASE_URL`.
-    #[arg(
-        id = "multivac-database-url-file",
-        long = "multivac-database-url-file",
-        env = "BERTH_MULTIVAC_DATABASE_URL_FILE"
-    )]
-    pub database_url_file: Option<PathBuf>,
+    /// The store's own database URL.
+    #[command(flatten)]
+    pub database: DatabaseUrl,
 }
 
 /// How workers take, retry and give up on items.
@@ -179,12 +181,10 @@ impl Default for Tuning {
 impl Default for BackendArgs {
     fn default() -> Self {
         Self {
-            redis_url: None,
-            redis_url_file: None,
+            redis: RedisUrl::default(),
             redis_prefix: "multivac:".into(),
             redis_timeout: Duration::from_secs(2),
-            database_url: None,
-            database_url_file: None,
+            database: DatabaseUrl::default(),
         }
     }
 }
@@ -203,16 +203,8 @@ pub struct Resolved {
 impl BackendArgs {
     /// Reads the URLs (value or `_FILE`), falling back to `common`'s.
     pub fn resolve(&self, common: &Common) -> Result<Resolved, SecretError> {
-        let redis = resolve_secret(
-            "BERTH_MULTIVAC_REDIS_URL",
-            self.redis_url.as_ref(),
-            self.redis_url_file.as_ref(),
-        )?;
-        let database = resolve_secret(
-            "BERTH_MULTIVAC_DATABASE_URL",
-            self.database_url.as_ref(),
-            self.database_url_file.as_ref(),
-        )?;
+        let redis = self.redis.resolve()?;
+        let database = self.database.resolve()?;
         Ok(Resolved {
             redis_url: Common::pick(redis.as_ref(), common.redis_url.as_ref()),
             database_url: Common::pick(database.as_ref(), common.database_url.as_ref()),

@@ -12,7 +12,7 @@
 //! [`run_worker`] is `berth worker multivac`: workers alone, with `/metrics` and
 //! `/healthcheck` on their own port.
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
@@ -343,14 +343,9 @@ pub fn health(backends: &Backends) -> Health {
 #[derive(Debug, Clone, clap::Args)]
 #[group(id = "multivac-worker-args")]
 pub struct WorkerArgs {
-    /// Listen address of the worker's `/metrics`, `/healthcheck` and `/livez`.
-    #[arg(
-        id = "worker-addr",
-        long = "worker-addr",
-        env = "BERTH_MULTIVAC_WORKER_ADDR",
-        default_value = "0.0.0.0:9101"
-    )]
-    pub addr: SocketAddr,
+    /// Where its `/metrics`, `/healthcheck` and `/livez` listen.
+    #[command(flatten)]
+    pub listen: crate::config::WorkerListen,
     /// Queue and store.
     #[command(flatten)]
     pub backend: crate::config::BackendArgs,
@@ -399,7 +394,7 @@ pub async fn run_worker_until(args: WorkerArgs, shutdown: Shutdown) -> anyhow::R
         })
         .with_background(move |shutdown| run_pool(backends, settings, shutdown));
     let mut runner = Runner::new(args.http.config()).with_shutdown(shutdown);
-    runner.serve(service, args.addr).await?;
+    runner.serve(service, args.listen.addr).await?;
     runner.run().await?;
     tracing::info!("multivac worker stopped; bye");
     Ok(())

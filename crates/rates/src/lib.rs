@@ -44,7 +44,7 @@ pub mod ingest;
 pub mod load;
 pub mod store;
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{path::PathBuf, sync::Arc};
 
 use anyhow::Context;
 use kit::config::{Common, Secret};
@@ -58,34 +58,29 @@ pub const NAME: &str = "rates";
 /// 2021 (the month of the original data), so that the README's examples answer.
 pub const SEED_PRICES: u64 = 20_000;
 
+kit::listen_args!(
+    /// Where the rates service listens (`--rates-addr`).
+    Listen, "rates", "BERTH_RATES_ADDR", "0.0.0.0:3000"
+);
+
+kit::secret_args!(
+    /// The rates service's database URL (`--rates-database-url[-file]`).
+    DatabaseUrl,
+    "rates-database-url",
+    "BERTH_RATES_DATABASE_URL",
+    "PostgreSQL URL of the rates service (else DATABASE_URL, else SQLite <data dir>/rates.db)"
+);
+
 /// The rates service's settings.
 #[derive(Debug, Clone, clap::Args)]
 #[group(id = "rates-config")]
 pub struct Config {
-    /// Listen address of the rates service.
-    #[arg(
-        id = "rates-addr",
-        long = "rates-addr",
-        env = "BERTH_RATES_ADDR",
-        default_value = "0.0.0.0:3000"
-    )]
-    pub addr: SocketAddr,
-    /// PostgreSQL URL of the rates service (else `DATABASE_URL`, else SQLite
-    /// `<data dir>/rates.db`).
-    #[arg(
-        id = "rates-database-url",
-        long = "rates-database-url",
-        env = "BERTH_RATES_DATABASE_URL",
-        hide_env_values = true
-    )]
-    pub database_url: Option<Secret>,
-    /// A file holding the rates service's database URL.
-    #[arg(
-        id = "rates-database-url-file",
-        long = "rates-database-url-file",
-        env = "BERTH_RATES_DATABASE_URL_FILE"
-    )]
-    pub database_url_file: Option<PathBuf>,
+    /// Where it listens.
+    #[command(flatten)]
+    pub listen: Listen,
+    /// Its own database URL.
+    #[command(flatten)]
+    pub database: DatabaseUrl,
     /// A plain-format `pg_dump` file loaded at start when the database is empty (instead
     /// of the generated sample data SQLite is otherwise seeded with).
     #[arg(
@@ -144,9 +139,8 @@ impl Config {
     /// Settings with every default, for tests.
     pub fn for_tests() -> Self {
         Self {
-            addr: ([127, 0, 0, 1], 0).into(),
-            database_url: None,
-            database_url_file: None,
+            listen: Listen::for_tests(),
+            database: DatabaseUrl::default(),
             dump: None,
             max_days: 366,
             ingest_max_rows: 100_000,
@@ -159,11 +153,7 @@ impl Config {
     /// The database URL to use: the service's own, else the process-wide one, else
     /// `None` (SQLite in the data directory).
     pub fn database_url(&self, common: &Common) -> anyhow::Result<Option<Secret>> {
-        let own = kit::config::resolve_secret(
-            "BERTH_RATES_DATABASE_URL",
-            self.database_url.as_ref(),
-            self.database_url_file.as_ref(),
-        )?;
+        let own = self.database.resolve()?;
         Ok(Common::pick(own.as_ref(), common.database_url.as_ref()))
     }
 }

@@ -36,13 +36,9 @@ pub mod http;
 pub mod model;
 pub mod store;
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::sync::Arc;
 
-use kit::{
-    Health,
-    auth::Tokens,
-    config::{Common, Secret},
-};
+use kit::{Health, auth::Tokens, config::Common};
 
 pub use error::{Error, Result};
 use store::Store;
@@ -50,34 +46,30 @@ use store::Store;
 /// The service's name, as in metrics labels and logs.
 pub const NAME: &str = "users";
 
+kit::listen_args!(
+    /// Where the users service listens (`--users-addr`).
+    Listen, "users", "BERTH_USERS_ADDR", "0.0.0.0:8300"
+);
+
+kit::secret_args!(
+    /// The users service's database URL (`--users-database-url[-file]`).
+    DatabaseUrl,
+    "users-database-url",
+    "BERTH_USERS_DATABASE_URL",
+    "PostgreSQL URL of the users service (else DATABASE_URL, else SQLite in the data dir); \
+     a sqlite:PATH URL selects an SQLite file"
+);
+
 /// The users service's settings.
 #[derive(Debug, Clone, clap::Args)]
 #[group(id = "users-config")]
 pub struct Config {
-    /// Listen address of the users service.
-    #[arg(
-        id = "users-addr",
-        long = "users-addr",
-        env = "BERTH_USERS_ADDR",
-        default_value = "0.0.0.0:8300"
-    )]
-    pub addr: SocketAddr,
-    /// PostgreSQL URL of the users service (else `DATABASE_URL`, else SQLite in the data
-    /// dir). A `sqlite:PATH` URL selects an SQLite file.
-    #[arg(
-        id = "users-database-url",
-        long = "users-database-url",
-        env = "BERTH_USERS_DATABASE_URL",
-        hide_env_values = true
-    )]
-    pub database_url: Option<Secret>,
-    /// A file holding the users service's database URL.
-    #[arg(
-        id = "users-database-url-file",
-        long = "users-database-url-file",
-        env = "BERTH_USERS_DATABASE_URL_FILE"
-    )]
-    pub database_url_file: Option<PathBuf>,
+    /// Where it listens.
+    #[command(flatten)]
+    pub listen: Listen,
+    /// Its own database URL.
+    #[command(flatten)]
+    pub database: DatabaseUrl,
     /// Most PostgreSQL connections the users service opens for writes (new users,
     /// transfers): a transfer waits on its commit's flush, so many at once share one.
     #[arg(id = "users-pool-size", 
@@ -113,9 +105,8 @@ impl Config {
     /// `127.0.0.1:0` (a free port), without demo users.
     pub fn for_tests() -> Self {
         Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: None,
-            database_url_file: None,
+            listen: Listen::for_tests(),
+            database: DatabaseUrl::default(),
             pool_size: 16,
             read_pool_size: 4,
             seed_demo: false,

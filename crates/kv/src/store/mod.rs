@@ -21,11 +21,7 @@ use crate::Config;
 /// Opens the configured store: Redis when kv's own or the process-wide Redis URL is
 /// set, else SQLite at `<data dir>/kv.db`.
 pub async fn open(config: &Config, common: &Common) -> anyhow::Result<Arc<dyn Store>> {
-    let own = resolve_secret(
-        "BERTH_KV_REDIS_URL",
-        config.redis_url.as_ref(),
-        config.redis_url_file.as_ref(),
-    )?;
+    let own = config.redis.resolve()?;
     if let Some(url) = Common::pick(own.as_ref(), common.redis_url.as_ref()) {
         let password = resolve_secret(
             "KV_REDIS_PASSWORD",

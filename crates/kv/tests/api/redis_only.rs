@@ -231,7 +231,7 @@ async fn configuration_picks_the_store_and_injects_the_password_file() {
     std::fs::write(&password_file, format!("{password}\n")).unwrap();
     let prefix = testkit::redis_env::unique_prefix("kv:");
     let mut config = kv::Config::for_tests();
-    config.redis_url = Some(Secret::new(format!("{scheme}://{user}@{host}")));
+    config.redis = kv::RedisUrl::given(format!("{scheme}://{user}@{host}"));
     config.redis_password_file = Some(password_file);
     config.prefix.clone_from(&prefix);
     let app = crate::helpers::spawn_configured(&config, &Common::for_tests(dir.path())).await;

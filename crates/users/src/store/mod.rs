@@ -12,7 +12,7 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kit::config::{Common, resolve_secret};
+use kit::config::Common;
 
 use crate::{
     Config, Result,
@@ -23,11 +23,7 @@ use crate::{
 /// `DATABASE_URL`, else SQLite at `<data_dir>/users.db`. A `sqlite:PATH` URL names an
 /// SQLite file.
 pub async fn open(config: &Config, common: &Common) -> anyhow::Result<Arc<dyn Store>> {
-    let own = resolve_secret(
-        "BERTH_USERS_DATABASE_URL",
-        config.database_url.as_ref(),
-        config.database_url_file.as_ref(),
-    )?;
+    let own = config.database.resolve()?;
     let Some(url) = Common::pick(own.as_ref(), common.database_url.as_ref()) else {
         let path = common.data_dir.join("users.db");
         return Ok(Arc::new(

@@ -19,8 +19,8 @@ struct Cli {
 #[test]
 fn settings_have_the_documented_defaults_and_names() {
     let cli = Cli::try_parse_from(["x"]).unwrap();
-    assert_eq!(cli.users.addr.to_string(), "0.0.0.0:8300");
-    assert!(cli.users.database_url.is_none());
+    assert_eq!(cli.users.listen.addr.to_string(), "0.0.0.0:8300");
+    assert!(cli.users.database.value.is_none());
     assert_eq!(cli.users.pool_size, 16);
     assert_eq!(cli.users.read_pool_size, 4);
     assert!(cli.users.seed_demo);
@@ -38,9 +38,9 @@ fn settings_have_the_documented_defaults_and_names() {
         "false",
     ])
     .unwrap();
-    assert_eq!(cli.users.addr.to_string(), "127.0.0.1:9");
+    assert_eq!(cli.users.listen.addr.to_string(), "127.0.0.1:9");
     assert_eq!(
-        cli.users.database_url.unwrap().expose(),
+        cli.users.database.value.unwrap().expose(),
         "postgres://u:p@h/d"
     );
     assert_eq!(cli.users.pool_size, 4);
@@ -141,7 +141,10 @@ async fn postgres_is_chosen_by_url_and_never_seeded() {
     let file = dir.path().join("url");
     std::fs::write(&file, format!("{url}\n")).unwrap();
     let config = Config {
-        database_url_file: Some(file),
+        database: users::DatabaseUrl {
+            value: None,
+            file: Some(file),
+        },
         ..defaults()
     };
     let common = Common {
@@ -156,7 +159,7 @@ async fn postgres_is_chosen_by_url_and_never_seeded() {
 
     // A URL of another kind is refused at start.
     let config = Config {
-        database_url: Some(kit::config::Secret::new("mysql://x/y")),
+        database: users::DatabaseUrl::given("mysql://x/y"),
         ..defaults()
     };
     let err = users::store::open(&config, &Common::for_tests(dir.path()))
