@@ -75,8 +75,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for name in args.selected() {
         let (service, addr) = match name {
             ServiceName::Clock => (clock::service(), args.clock.listen.addr),
-            ServiceName::Users => (users::service(&args.users, &common).await?, args.users.listen.addr),
-            ServiceName::Rates => (rates::service(&args.rates, &common).await?, args.rates.listen.addr),
+            ServiceName::Users => (
+                users::service(&args.users, &common).await?,
+                args.users.listen.addr,
+            ),
+            ServiceName::Rates => (
+                rates::service(&args.rates, &common).await?,
+                args.rates.listen.addr,
+            ),
             ServiceName::Kv => (kv::service(&args.kv, &common).await?, args.kv.listen.addr),
             ServiceName::Multivac => (
                 multivac::service(&args.multivac, &common).await?,

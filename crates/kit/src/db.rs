@@ -149,7 +149,10 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("readonly"), "{err}");
-        assert!(!is_unavailable(&err), "a refused write is this request's fault");
+        assert!(
+            !is_unavailable(&err),
+            "a refused write is this request's fault"
+        );
         // Every connection of both pools: WAL, synchronous FULL (2), foreign keys on.
         let mut conns = vec![db.writer.acquire().await.unwrap()];
         for _ in 0..2 {

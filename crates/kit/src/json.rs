@@ -33,7 +33,9 @@ use crate::Problem;
 /// `MIN` to `i64::MAX`, exactly. A fraction, an exponent (`1e3`, `10.0`), a string, a
 /// `null` or a number out of range is refused, never rounded, wrapped or truncated; the
 /// message says "expected an integer from MIN to 9223372036854775807".
-pub fn integer<'de, D: Deserializer<'de>, const MIN: i64>(deserializer: D) -> Result<i64, D::Error> {
+pub fn integer<'de, D: Deserializer<'de>, const MIN: i64>(
+    deserializer: D,
+) -> Result<i64, D::Error> {
     deserializer.deserialize_i64(IntegerFrom::<MIN>)
 }
 
@@ -109,9 +111,8 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(refusal)?;
-    de.end().map_err(|e| {
-        Problem::bad_request(format!("the body is not valid JSON: {e}"))
-    })?;
+    de.end()
+        .map_err(|e| Problem::bad_request(format!("the body is not valid JSON: {e}")))?;
     Ok(value)
 }
 
@@ -121,7 +122,9 @@ fn refusal(error: serde_path_to_error::Error<serde_json::Error>) -> Problem {
     let inner = error.into_inner();
     // serde's message, without its " at line 1 column 9" suffix.
     let text = inner.to_string();
-    let message = text.rsplit_once(" at line ").map_or(text.as_str(), |(m, _)| m);
+    let message = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(m, _)| m);
     // A number too large for any type (`1e400`) is valid JSON but no value: the
     // member's fault, like any other out-of-range number.
     let out_of_range = inner.is_syntax() && message == "number out of range" && path != ".";
@@ -220,7 +223,10 @@ mod tests {
     fn accepts_what_the_struct_takes() {
         assert_eq!(
             parse::<Body>(br#" {"id":"a","n":3} "#).unwrap(),
-            Body { id: "a".into(), n: 3 }
+            Body {
+                id: "a".into(),
+                n: 3
+            }
         );
     }
 
@@ -249,10 +255,7 @@ mod tests {
             assert_eq!(p.status, 400, "{body:?}");
             assert!(!p.detail.unwrap().contains("Body"), "{body:?}");
         }
-        assert_eq!(
-            parse::<Body>(b"{\"id\":\"\xff\"}").unwrap_err().status,
-            400
-        );
+        assert_eq!(parse::<Body>(b"{\"id\":\"\xff\"}").unwrap_err().status, 400);
     }
 
     #[test]

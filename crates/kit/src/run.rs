@@ -69,7 +69,11 @@ impl Runner {
     /// Binds `addr` (port 0 picks a free port) for `service`'s full application (its
     /// routes, the operations endpoints and every layer: [`crate::http::app`]) and takes
     /// over its background tasks. Returns the address bound.
-    pub async fn serve(&mut self, mut service: Service, addr: SocketAddr) -> io::Result<SocketAddr> {
+    pub async fn serve(
+        &mut self,
+        mut service: Service,
+        addr: SocketAddr,
+    ) -> io::Result<SocketAddr> {
         self.background.append(&mut service.background);
         let name = service.name;
         let server = Server::bind(name, addr, crate::http::app(service, &self.http)).await?;

@@ -119,7 +119,11 @@ pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Se
 /// that fits `--kv-max-data` even when every character is JSON-escaped.
 pub fn build(store: Arc<dyn Store>, config: &Config, tokens: Tokens) -> kit::Service {
     let check = store.clone();
-    let name = if store.backend() == "redis" { "redis" } else { "database" };
+    let name = if store.backend() == "redis" {
+        "redis"
+    } else {
+        "database"
+    };
     let health = Health::new().with_check(name, move || {
         let store = check.clone();
         async move { store.ping().await.map_err(|e| kit::problem::chain(&e)) }

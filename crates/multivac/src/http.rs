@@ -103,9 +103,10 @@ async fn index() -> Response {
     ))]
 async fn answer(State(state): State<AppState>) -> Result<Response> {
     let oldest = state.store.oldest().await.map_err(Error::Store)?;
-    Ok(text(
-        oldest.map_or_else(|| INSUFFICIENT.to_owned(), |r| r.data),
-    ))
+    Ok(text(oldest.map_or_else(
+        || INSUFFICIENT.to_owned(),
+        |r| r.stored.data,
+    )))
 }
 
 /// The body of `POST /multivac/data` as a form (urlencoded or multipart).
@@ -207,7 +208,10 @@ impl FromRequest<AppState> for Datum {
 /// (`form_urlencoded::parse` replaces them), bytes that are not UTF-8 are an error.
 pub fn form_field(body: &[u8], name: &str) -> Result<Option<String>> {
     let decode = |raw: &[u8]| -> Vec<u8> {
-        let plus_as_space: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+        let plus_as_space: Vec<u8> = raw
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
         percent_encoding::percent_decode(&plus_as_space).collect()
     };
     for pair in body.split(|b| *b == b'&') {
@@ -215,7 +219,9 @@ pub fn form_field(body: &[u8], name: &str) -> Result<Option<String>> {
         let key = parts.next().unwrap_or_default();
         if decode(key) == name.as_bytes() {
             let value = decode(parts.next().unwrap_or_default());
-            return String::from_utf8(value).map(Some).map_err(|_| Error::NotUtf8);
+            return String::from_utf8(value)
+                .map(Some)
+                .map_err(|_| Error::NotUtf8);
         }
     }
     Ok(None)

@@ -20,24 +20,14 @@ pub struct NewRecord {
     pub processed_at: DateTime<Utc>,
 }
 
-/// A stored record.
+/// A stored record: what was stored, under the id the store gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// The record's id, in processing order ("oldest" is arrival order instead:
     /// `queued_at`, then the queue id).
     pub id: i64,
-    /// The queue's id of the item.
-    pub queue_id: String,
-    /// The datum.
-    pub data: String,
-    /// Its length in characters.
-    pub length: i64,
-    /// Its number of words.
-    pub words: i64,
-    /// When it was queued.
-    pub queued_at: DateTime<Utc>,
-    /// When it was processed.
-    pub processed_at: DateTime<Utc>,
+    /// What was stored.
+    pub stored: NewRecord,
 }
 
 /// Processes one datum.

@@ -389,9 +389,7 @@ pub async fn run_worker_until(args: WorkerArgs, shutdown: Shutdown) -> anyhow::R
     let sampler = backends.clone();
     let service = kit::Service::new(crate::WORKER_NAME, OpenApiRouter::new())
         .with_health(health(&backends))
-        .with_background(move |shutdown| {
-            sample_metrics(sampler, Duration::from_secs(2), shutdown)
-        })
+        .with_background(move |shutdown| sample_metrics(sampler, Duration::from_secs(2), shutdown))
         .with_background(move |shutdown| run_pool(backends, settings, shutdown));
     let mut runner = Runner::new(args.http.config()).with_shutdown(shutdown);
     runner.serve(service, args.listen.addr).await?;

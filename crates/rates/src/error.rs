@@ -99,7 +99,9 @@ impl IntoResponse for Error {
             Self::UnsupportedMediaType(detail) => {
                 Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE).with_detail(detail.clone())
             }
-            Self::Database(err) if kit::db::is_unavailable(err) => Problem::unavailable("the database", err),
+            Self::Database(err) if kit::db::is_unavailable(err) => {
+                Problem::unavailable("the database", err)
+            }
             Self::Database(err) => Problem::internal(err),
         };
         problem.into_response()

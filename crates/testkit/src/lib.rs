@@ -79,6 +79,7 @@ pub struct TestServer {
     /// A client for it.
     pub client: reqwest::Client,
     shutdown: kit::Shutdown,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestServer {
@@ -87,12 +88,20 @@ impl TestServer {
     /// # Panics
     /// When no port can be bound.
     pub async fn start(router: axum::Router) -> Self {
+        Self::start_with_drain(router, Duration::from_secs(1)).await
+    }
+
+    /// [`TestServer::start`] with `drain` as the server's drain deadline.
+    ///
+    /// # Panics
+    /// When no port can be bound.
+    pub async fn start_with_drain(router: axum::Router, drain: Duration) -> Self {
         let server = kit::Server::bind("test", "127.0.0.1:0".parse().expect("an address"), router)
             .await
             .expect("bind a free port");
         let addr = server.local_addr();
         let shutdown = kit::Shutdown::new();
-        tokio::spawn(server.run(shutdown.clone(), Duration::from_secs(1)));
+        let task = tokio::spawn(server.run(shutdown.clone(), drain));
         Self {
             addr,
             client: reqwest::Client::builder()
@@ -100,7 +109,21 @@ impl TestServer {
                 .build()
                 .expect("a client"),
             shutdown,
+            task: Some(task),
         }
+    }
+
+    /// Triggers the shutdown and waits for the server to return its result.
+    ///
+    /// # Panics
+    /// When it has not returned within `within`, or was stopped already.
+    pub async fn stop(&mut self, within: Duration) -> std::io::Result<()> {
+        self.shutdown.trigger();
+        let task = self.task.take().expect("the server is running");
+        tokio::time::timeout(within, task)
+            .await
+            .expect("the server stops within the deadline")
+            .expect("the server task does not panic")
     }
 
     /// The URL of `path` (which starts with `/`) on this server.

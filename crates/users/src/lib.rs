@@ -120,7 +120,11 @@ impl Config {
 pub async fn service(config: &Config, common: &Common) -> anyhow::Result<kit::Service> {
     let store = store::open(config, common).await?;
     let tokens = common.tokens.or_generated(NAME, "POST requests");
-    tracing::info!(service = NAME, backend = store.backend(), "users store ready");
+    tracing::info!(
+        service = NAME,
+        backend = store.backend(),
+        "users store ready"
+    );
     Ok(build(store, tokens))
 }
 

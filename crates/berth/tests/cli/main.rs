@@ -290,6 +290,16 @@ fn every_flag_documents_its_env_var_and_default() {
     assert!(top.contains("serve") && top.contains("healthcheck"));
 }
 
+/// Starts `command`, reads the first line it prints, and kills it.
+fn first_line(command: &mut Command) -> String {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    line
+}
+
 #[test]
 fn env_vars_configure_the_service() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -297,17 +307,12 @@ fn env_vars_configure_the_service() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(BERTH)
+    let mut command = Command::new(BERTH);
+    command
         .args(["serve", "clock"])
         .env("BERTH_CLOCK_ADDR", format!("127.0.0.1:{port}"))
-        .env("BERTH_LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.next().unwrap().unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+        .env("BERTH_LOG_FORMAT", "json");
+    let line = first_line(&mut command);
     assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
 }
 
@@ -362,18 +367,13 @@ fn a_dot_env_file_in_the_working_directory_is_read() {
         format!("# a comment\nBERTH_CLOCK_ADDR=127.0.0.1:{port}\nBERTH_LOG_FORMAT=json\n"),
     )
     .unwrap();
-    let mut child = Command::new(BERTH)
+    let mut command = Command::new(BERTH);
+    command
         .args(["serve", "clock"])
         .current_dir(&dir)
         .env_remove("BERTH_CLOCK_ADDR")
-        .env_remove("BERTH_LOG_FORMAT")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.next().unwrap().unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+        .env_remove("BERTH_LOG_FORMAT");
+    let line = first_line(&mut command);
     let _ = std::fs::remove_dir_all(&dir);
     let v: serde_json::Value = serde_json::from_str(&line).expect("JSON, as .env asked");
     assert_eq!(v["addr"], format!("127.0.0.1:{port}"), "{line}");

@@ -92,6 +92,16 @@ impl Stack {
         }
     }
 
+    /// `GET /multivac`'s text.
+    async fn answer(&self) -> String {
+        reqwest::get(self.url("/multivac"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     async fn stats(&self) -> Value {
         let r = self
             .client
@@ -182,12 +192,7 @@ async fn multivac_worker_sigkilled_three_times_stores_each_datum_exactly_once() 
     let stats = stack.stats().await;
     assert_eq!(stats["queued"], 10_000, "{stats}");
     assert_eq!(
-        reqwest::get(stack.url("/multivac"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
+        stack.answer().await,
         "INSUFFICIENT DATA FOR MEANINGFUL ANSWER."
     );
 
@@ -240,15 +245,7 @@ async fn multivac_worker_sigkilled_three_times_stores_each_datum_exactly_once() 
         .min_by_key(|(id, _)| stream_id(id))
         .map(|(_, data)| data.clone())
         .unwrap();
-    assert_eq!(
-        reqwest::get(stack.url("/multivac"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        first
-    );
+    assert_eq!(stack.answer().await, first);
 }
 
 /// SIGTERM: the worker finishes the batch in hand, leaves nothing half-done, exits 0;
@@ -268,9 +265,11 @@ async fn multivac_worker_sigterm_finishes_the_batch_and_exits_0() {
             .then_some(())
     })
     .await;
-    testkit::eventually("the worker stores something", Duration::from_secs(20), || async {
-        (stack.stored().await > 0).then_some(())
-    })
+    testkit::eventually(
+        "the worker stores something",
+        Duration::from_secs(20),
+        || async { (stack.stored().await > 0).then_some(()) },
+    )
     .await;
     // The counter moves just after the store commits: poll it, within a bound.
     let metrics = testkit::eventually("the processed counter", Duration::from_secs(10), || async {
@@ -280,7 +279,9 @@ async fn multivac_worker_sigterm_finishes_the_batch_and_exits_0() {
             .text()
             .await
             .ok()?;
-        metrics.contains("multivac_processed_total").then_some(metrics)
+        metrics
+            .contains("multivac_processed_total")
+            .then_some(metrics)
     })
     .await;
     assert!(metrics.contains("service=\"multivac-worker\""));

@@ -2,7 +2,7 @@
 
 mod helpers;
 
-use helpers::spawn_app;
+use helpers::{clock, spawn_app};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -19,7 +19,7 @@ async fn the_originals_examples_and_more() {
         ("03:00", "09:00", "03:00"),
         ("2:11", "09:49", "02:11"),
     ] {
-        let r = app.clock(mirror).await;
+        let r = clock(&app, mirror).await;
         assert_eq!(r.status(), 200, "{mirror}");
         assert_eq!(r.headers()["content-type"], "application/json");
         // Exactly the original's body, field order included.
@@ -54,7 +54,7 @@ async fn invalid_times_say_the_expected_form() {
     for bad in [
         "00:20", "13:20", "12:60", "ab:cd", "1230", "", "12:5", "12:00 ",
     ] {
-        let r = app.clock(bad).await;
+        let r = clock(&app, bad).await;
         assert_eq!(r.status(), 400, "{bad:?}");
         assert_eq!(r.headers()["content-type"], "application/problem+json");
         let body: Value = r.json().await.unwrap();
@@ -68,9 +68,8 @@ async fn invalid_times_say_the_expected_form() {
 async fn every_answer_mirrors_back_through_http() {
     let app = spawn_app().await;
     for t in clock::time::DialTime::all().step_by(7) {
-        let first: Value = app.clock(&t.to_string()).await.json().await.unwrap();
-        let back: Value = app
-            .clock(first["actual_time"].as_str().unwrap())
+        let first: Value = clock(&app, &t.to_string()).await.json().await.unwrap();
+        let back: Value = clock(&app, first["actual_time"].as_str().unwrap())
             .await
             .json()
             .await
@@ -106,8 +105,8 @@ async fn the_root_leads_to_swagger_ui() {
 #[tokio::test]
 async fn metrics_show_the_clock_route_after_a_request() {
     let app = spawn_app().await;
-    app.clock("12:22").await;
-    app.clock("99:99").await;
+    clock(&app, "12:22").await;
+    clock(&app, "99:99").await;
     let text = app.get("/metrics").await.text().await.unwrap();
     for status in ["200", "400"] {
         assert!(

@@ -1,7 +1,6 @@
 //! A test service exercising every kit behaviour, served on port 0.
 
 use std::{
-    net::SocketAddr,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -14,33 +13,26 @@ use axum::{
     extract::{Path, Query},
     routing::{get, post},
 };
-use kit::{Health, Server, Service, Shutdown, http::HttpConfig, prelude::OpenApiRouter};
+use kit::{Health, Service, http::HttpConfig, prelude::OpenApiRouter};
 use serde::Deserialize;
+use testkit::TestServer;
 
-/// A running test application.
+/// A running test application: the server, and the switches of its test service.
 pub struct TestApp {
-    pub addr: SocketAddr,
-    pub client: reqwest::Client,
+    pub server: TestServer,
     pub healthy: Arc<AtomicBool>,
     /// Requests inside the `/slow/{ms}` handler right now.
     pub slow_in_flight: Arc<AtomicUsize>,
-    pub shutdown: Shutdown,
-    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = TestServer;
+    fn deref(&self) -> &TestServer {
+        &self.server
+    }
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
-    }
-
     pub fn set_healthy(&self, healthy: bool) {
         self.healthy.store(healthy, Ordering::SeqCst);
     }
@@ -131,22 +123,10 @@ pub async fn spawn_app_with_drain(drain: Duration) -> TestApp {
     let healthy = Arc::new(AtomicBool::new(true));
     let slow_in_flight = Arc::new(AtomicUsize::new(0));
     let app = kit::http::app(test_service(&healthy, &slow_in_flight), &config());
-    let server = Server::bind("kittest", "127.0.0.1:0".parse().unwrap(), app)
-        .await
-        .expect("bind");
-    let addr = server.local_addr();
-    let shutdown = Shutdown::new();
-    let server = tokio::spawn(server.run(shutdown.clone(), drain));
     TestApp {
-        addr,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        server: TestServer::start_with_drain(app, drain).await,
         healthy,
         slow_in_flight,
-        shutdown,
-        server,
     }
 }
 

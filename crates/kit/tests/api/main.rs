@@ -405,24 +405,19 @@ async fn openapi_and_swagger_ui_are_served() {
 
 #[tokio::test]
 async fn shutdown_drains_in_flight_requests() {
-    let app = spawn_app().await;
+    let mut app = spawn_app().await;
     let client = app.client.clone();
     let url = app.url("/slow/300");
     let in_flight = tokio::spawn(async move { client.get(url).send().await });
     app.wait_slow_in_flight(1).await;
-    app.shutdown.trigger();
     let ok_url = app.url("/ok");
+    app.server.stop(Duration::from_secs(5)).await.unwrap();
     let response = in_flight
         .await
         .unwrap()
         .expect("the in-flight request completes");
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "done");
-    tokio::time::timeout(Duration::from_secs(5), app.server)
-        .await
-        .expect("the server stops after draining")
-        .unwrap()
-        .unwrap();
     // No longer accepting.
     let fresh = reqwest::Client::new();
     assert!(fresh.get(ok_url).send().await.is_err());
@@ -430,18 +425,13 @@ async fn shutdown_drains_in_flight_requests() {
 
 #[tokio::test]
 async fn the_drain_deadline_bounds_shutdown() {
-    let app = spawn_app_with_drain(Duration::from_millis(100)).await;
+    let mut app = spawn_app_with_drain(Duration::from_millis(100)).await;
     let client = app.client.clone();
     let url = app.url("/slow/450");
     let _in_flight = tokio::spawn(async move { client.get(url).send().await });
     app.wait_slow_in_flight(1).await;
     let started = std::time::Instant::now();
-    app.shutdown.trigger();
-    tokio::time::timeout(Duration::from_secs(5), app.server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    app.server.stop(Duration::from_secs(5)).await.unwrap();
     assert!(
         started.elapsed() < Duration::from_millis(400),
         "{:?}",

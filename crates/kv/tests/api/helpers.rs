@@ -5,9 +5,9 @@
 use std::{sync::Arc, time::Duration};
 
 use kit::{auth::Tokens, config::Common, http::HttpConfig};
-use testkit::TestServer;
 use kv::store::{Store, redis::RedisStore, sqlite::SqliteStore};
 use serde_json::{Value, json};
+use testkit::TestServer;
 
 /// Which store a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,14 +26,16 @@ impl PgStore {
 fn record(row: &PgRow) -> Result<Record, sqlx::Error> {
     Ok(Record {
         id: row.try_get("id")?,
-        queue_id: row.try_get("queue_id")?,
-        data: row
-            .try_get::<Option<String>, _>("data")?
-            .unwrap_or_default(),
-        length: row.try_get("length")?,
-        words: row.try_get("words")?,
-        queued_at: row.try_get("queued_at")?,
-        processed_at: row.try_get("processed_at")?,
+        stored: NewRecord {
+            queue_id: row.try_get("queue_id")?,
+            data: row
+                .try_get::<Option<String>, _>("data")?
+                .unwrap_or_default(),
+            length: row.try_get("length")?,
+            words: row.try_get("words")?,
+            queued_at: row.try_get("queued_at")?,
+            processed_at: row.try_get("processed_at")?,
+        },
     })
 }
 

@@ -37,14 +37,16 @@ fn time(ms: i64) -> DateTime<Utc> {
 fn record(row: &SqliteRow) -> Result<Record, sqlx::Error> {
     Ok(Record {
         id: row.try_get("id")?,
-        queue_id: row.try_get("queue_id")?,
-        data: row
-            .try_get::<Option<String>, _>("data")?
-            .unwrap_or_default(),
-        length: row.try_get("length")?,
-        words: row.try_get("words")?,
-        queued_at: time(row.try_get("queued_at")?),
-        processed_at: time(row.try_get("processed_at")?),
+        stored: NewRecord {
+            queue_id: row.try_get("queue_id")?,
+            data: row
+                .try_get::<Option<String>, _>("data")?
+                .unwrap_or_default(),
+            length: row.try_get("length")?,
+            words: row.try_get("words")?,
+            queued_at: time(row.try_get("queued_at")?),
+            processed_at: time(row.try_get("processed_at")?),
+        },
     })
 }
 

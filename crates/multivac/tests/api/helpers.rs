@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use kit::{auth::Tokens, config::Secret, http::HttpConfig};
-use testkit::TestServer;
 use multivac::{
     Backends,
     config::{BackendArgs, Resolved, Tuning},
@@ -14,6 +13,7 @@ use multivac::{
     worker::{StepOutcome, Worker, WorkerSettings},
 };
 use serde_json::Value;
+use testkit::TestServer;
 
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 
@@ -186,15 +186,7 @@ pub async fn spawn_app_with(env: Env, max_data: usize) -> TestApp {
 impl TestApp {
     /// `GET /multivac`'s text.
     pub async fn answer(&self) -> String {
-        let r = self.get("/multivac").await;
-        assert_eq!(r.status(), 200);
-        assert!(
-            r.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/plain")
-        );
-        r.text().await.unwrap()
+        text_plain(self.get("/multivac").await).await
     }
 
     /// `POST /multivac/data` as a urlencoded form, with the token.
@@ -230,6 +222,24 @@ impl TestApp {
         let r = self.get("/multivac/stats").await;
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
+    }
+}
+
+/// Asserts a 200 `text/plain` response; returns its text.
+pub async fn text_plain(r: reqwest::Response) -> String {
+    assert_eq!(r.status(), 200);
+    let content_type = r.headers()["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    r.text().await.unwrap()
+}
+
+/// The stats `GET /multivac/stats` should show.
+pub fn stats(queued: u64, in_progress: u64, processed: u64, failed: u64) -> Stats {
+    Stats {
+        queued,
+        in_progress,
+        processed,
+        failed,
     }
 }
 

@@ -6,9 +6,11 @@ mod helpers;
 
 use std::time::Duration;
 
-use helpers::{Kind, TOKEN, env, fast_tuning, problem, spawn_app, spawn_app_with};
+use helpers::{
+    Kind, TOKEN, env, fast_tuning, problem, spawn_app, spawn_app_with, stats, text_plain,
+};
 use multivac::{
-    http::{INSUFFICIENT, Stats},
+    http::INSUFFICIENT,
     process::process,
     worker::{StepOutcome, WorkerSettings},
 };
@@ -30,28 +32,12 @@ conformance!(
 
 async fn the_originals_texts(kind: Kind) {
     let app = spawn_app(kind).await;
-    let r = app.get("/").await;
-    assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    assert_eq!(r.text().await.unwrap(), "Welcome to MultiVAC!");
+    assert_eq!(text_plain(app.get("/").await).await, "Welcome to MultiVAC!");
     assert_eq!(
         app.answer().await,
         "INSUFFICIENT DATA FOR MEANINGFUL ANSWER."
     );
-    assert_eq!(
-        app.stats().await,
-        Stats {
-            queued: 0,
-            in_progress: 0,
-            processed: 0,
-            failed: 0
-        }
-    );
+    assert_eq!(app.stats().await, stats(0, 0, 0, 0));
 }
 
 async fn the_answer_flips_only_after_the_worker_processed(kind: Kind) {
@@ -86,15 +72,7 @@ async fn the_answer_flips_only_after_the_worker_processed(kind: Kind) {
         }
     );
     assert_eq!(app.answer().await, "first datum");
-    assert_eq!(
-        app.stats().await,
-        Stats {
-            queued: 0,
-            in_progress: 0,
-            processed: 3,
-            failed: 0
-        }
-    );
+    assert_eq!(app.stats().await, stats(0, 0, 3, 0));
 }
 
 async fn form_multipart_and_json_are_accepted(kind: Kind) {
@@ -202,7 +180,10 @@ async fn bad_input_is_a_4xx_and_queues_nothing(kind: Kind) {
     .await;
     problem(post().json(&json!({})).send().await.unwrap(), 422).await;
     // The kit's JSON rules: a repeated or an unknown member is a 422 naming it.
-    for (text, field) in [(r#"{"data":"a","data":"b"}"#, "data"), (r#"{"data":"a","x":1}"#, "x")] {
+    for (text, field) in [
+        (r#"{"data":"a","data":"b"}"#, "data"),
+        (r#"{"data":"a","x":1}"#, "x"),
+    ] {
         let r = post()
             .header("content-type", "application/json")
             .body(text)
@@ -348,15 +329,7 @@ async fn a_redelivered_item_is_stored_once(kind: Kind) {
     app.env.wait_redeliverable(5).await;
     let total = app.env.drain().await;
     assert_eq!((total.fetched, total.stored, total.acked), (5, 0, 5));
-    assert_eq!(
-        app.stats().await,
-        Stats {
-            queued: 0,
-            in_progress: 0,
-            processed: 5,
-            failed: 0
-        }
-    );
+    assert_eq!(app.stats().await, stats(0, 0, 5, 0));
     assert_eq!(app.env.backends.store.insert(&records).await.unwrap(), 0);
     assert_eq!(app.answer().await, "item 0");
 }
@@ -379,15 +352,7 @@ async fn an_item_past_its_attempts_is_dead_lettered(kind: Kind) {
     }
     let total = app.env.drain().await;
     assert_eq!((total.dead, total.stored), (1, 1));
-    assert_eq!(
-        app.stats().await,
-        Stats {
-            queued: 0,
-            in_progress: 0,
-            processed: 1,
-            failed: 1
-        }
-    );
+    assert_eq!(app.stats().await, stats(0, 0, 1, 1));
     assert_eq!(app.answer().await, "fine");
 }
 

@@ -8,8 +8,7 @@ use std::{collections::HashSet, path::Path};
 
 use async_trait::async_trait;
 use sqlx::{
-    Connection, QueryBuilder, Row, Sqlite, SqliteConnection,
-    pool::PoolConnection,
+    Connection, QueryBuilder, Row, Sqlite, SqliteConnection, pool::PoolConnection,
     sqlite::SqlitePool,
 };
 

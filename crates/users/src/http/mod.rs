@@ -65,9 +65,13 @@ pub struct AppState {
 /// behind [`kit::auth::require_bearer`] with `tokens`: a request without a valid token
 /// is refused before its body is read.
 pub fn router(store: Arc<dyn Store>, tokens: Tokens) -> OpenApiRouter {
-    let writes = users::writes()
-        .merge(transfers::router())
-        .route_layer(middleware::from_fn_with_state(tokens, kit::auth::require_bearer));
+    let writes =
+        users::writes()
+            .merge(transfers::router())
+            .route_layer(middleware::from_fn_with_state(
+                tokens,
+                kit::auth::require_bearer,
+            ));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(users::reads())
         .merge(writes)

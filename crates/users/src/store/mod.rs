@@ -31,7 +31,10 @@ pub async fn open(config: &Config, common: &Common) -> anyhow::Result<Arc<dyn St
         ));
     };
     let url = url.expose();
-    if let Some(path) = url.strip_prefix("sqlite://").or(url.strip_prefix("sqlite:")) {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or(url.strip_prefix("sqlite:"))
+    {
         Ok(Arc::new(
             sqlite::SqliteStore::open(path.as_ref(), config.seed_demo).await?,
         ))

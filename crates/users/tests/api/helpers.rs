@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use kit::{auth::Tokens, http::HttpConfig};
-use testkit::TestServer;
 use serde_json::Value;
+use testkit::TestServer;
 use users::store::{Store, postgres::PgStore, sqlite::SqliteStore};
 
 /// The bearer token the test apps accept.

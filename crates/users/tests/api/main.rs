@@ -314,7 +314,10 @@ async fn refuses_bad_transfers_and_moves_nothing(backend: Backend) {
         ("5e0", "invalid type: floating point `5.0`"),
         ("\"5\"", "invalid type: string \"5\""),
         ("null", "invalid type: null"),
-        ("9223372036854775808", "invalid value: integer `9223372036854775808`"),
+        (
+            "9223372036854775808",
+            "invalid value: integer `9223372036854775808`",
+        ),
         ("18446744073709551621", "invalid type: floating point"),
         ("-9223372036854775809", "invalid type: floating point"),
         ("1e400", "number out of range"),

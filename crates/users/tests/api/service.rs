@@ -257,17 +257,24 @@ async fn count_sessions(url: &str, except: i32, waiting_on_lock: bool) -> i64 {
     .unwrap()
 }
 
+/// The app on a fresh PostgreSQL database with pools of `writes` and `reads` sessions;
+/// the database's URL.
+async fn spawn_on_postgres(writes: u32, reads: u32) -> (String, crate::helpers::TestApp) {
+    let url = testkit::pg::fresh_database().await;
+    let store = users::store::postgres::PgStore::connect(&url, writes, reads)
+        .await
+        .unwrap();
+    let app =
+        crate::helpers::spawn_with(std::sync::Arc::new(store), Tokens::parse(TOKEN), None).await;
+    (url, app)
+}
+
 /// Pooled sessions are not tested before every use. When the server ended them while
 /// they sat in the pool, a read runs again on a fresh one and a write tests its
 /// connection first: no request fails, and no write runs twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_survive_the_server_ending_the_pooled_sessions() {
-    let url = testkit::pg::fresh_database().await;
-    let store = users::store::postgres::PgStore::connect(&url, 4, 4)
-        .await
-        .unwrap();
-    let app =
-        crate::helpers::spawn_with(std::sync::Arc::new(store), Tokens::parse(TOKEN), None).await;
+    let (url, app) = spawn_on_postgres(4, 4).await;
     let alice = app.create_user("alice", 100).await;
     let bob = app.create_user("bob", 0).await;
     // Several at once, so that the pool holds several sessions.
@@ -355,12 +362,7 @@ async fn a_session_abandoned_mid_statement_is_cleaned_before_its_next_use() {
 async fn reads_do_not_wait_behind_writes_and_keep_to_their_pool() {
     use sqlx::Connection as _;
 
-    let url = testkit::pg::fresh_database().await;
-    let store = users::store::postgres::PgStore::connect(&url, 1, 2)
-        .await
-        .unwrap();
-    let app =
-        crate::helpers::spawn_with(std::sync::Arc::new(store), Tokens::parse(TOKEN), None).await;
+    let (url, app) = spawn_on_postgres(1, 2).await;
     let alice = app.create_user("alice", 100).await;
     let bob = app.create_user("bob", 0).await;
 
