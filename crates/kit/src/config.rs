@@ -93,10 +93,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 30s, 500ms, 2m)"))
 }
 
+/// [`parse_duration`], refusing zero.
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("must be longer than 0s".into());
+    }
+    Ok(d)
+}
+
 /// HTTP knobs shared by every service.
 #[derive(Debug, Clone, Args)]
 pub struct HttpArgs {
-    /// Longest a request may take; past it the client gets 503 problem+json.
+    /// Longest a request may take; past it the client gets 408 if it was still sending
+    /// its body, else 503 (problem+json).
     #[arg(long, env = "BERTH_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
     /// Largest request body accepted, in bytes (413 above it).
@@ -108,6 +118,21 @@ pub struct HttpArgs {
     /// Time limit of each readiness check run by `/healthcheck`.
     #[arg(long, env = "BERTH_HEALTH_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub health_timeout: Duration,
+    /// On SIGTERM/SIGINT, how long to keep serving with `/healthcheck` answering 503 (so
+    /// load balancers take the instance out) before draining; a second signal skips it.
+    #[arg(long, env = "BERTH_SHUTDOWN_DELAY", default_value = "0s", value_parser = parse_duration)]
+    pub shutdown_delay: Duration,
+    /// Longest a client may take to send a request head (from connecting, or from its
+    /// first byte after an idle spell); the connection is closed past it.
+    #[arg(long, env = "BERTH_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub header_read_timeout: Duration,
+    /// Longest a keep-alive connection may stay idle between requests.
+    #[arg(long, env = "BERTH_IDLE_TIMEOUT", default_value = "75s", value_parser = parse_positive_duration)]
+    pub idle_timeout: Duration,
+    /// Most connections open at once per listener (past it a new connection is closed
+    /// at once, and counted); 0: an even share of the file descriptor limit.
+    #[arg(long, env = "BERTH_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
 }
 
 impl HttpArgs {
@@ -118,6 +143,10 @@ impl HttpArgs {
             body_limit: self.body_limit,
             health_timeout: self.health_timeout,
             drain_timeout: self.drain_timeout,
+            shutdown_delay: self.shutdown_delay,
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
         }
     }
 }

@@ -96,6 +96,8 @@ pub(crate) struct HealthState {
     pub service: &'static str,
     pub health: Health,
     pub timeout: Duration,
+    /// Once it begins stopping, the service is not ready, whatever its checks say.
+    pub shutdown: crate::Shutdown,
 }
 
 /// Readiness: every registered check passes.
@@ -105,11 +107,18 @@ pub(crate) struct HealthState {
     tag = "operations",
     responses(
         (status = 200, description = "Ready: every check passed", body = Report, example = json!({"status": "ok"})),
-        (status = 503, description = "Not ready: the failing checks and why", body = Report,
+        (status = 503, description = "Not ready: the failing checks and why (`shutdown` while the service stops)", body = Report,
          example = json!({"status": "failure", "checks": {"database": "timed out after 2s"}})),
     )
 )]
 pub(crate) async fn healthcheck(State(state): State<HealthState>) -> impl IntoResponse {
+    if state.shutdown.is_stopping() {
+        let report = Report {
+            status: "failure",
+            checks: BTreeMap::from([("shutdown", "the service is shutting down".to_owned())]),
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(report));
+    }
     let report = state.health.run(state.service, state.timeout).await;
     let status = if report.is_ok() {
         StatusCode::OK

@@ -31,6 +31,7 @@
 use std::{
     convert::Infallible,
     panic::AssertUnwindSafe,
+    sync::Arc,
     task::{Context, Poll},
     time::{Duration, Instant},
 };
@@ -47,7 +48,7 @@ use tower::ServiceBuilder;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    Problem, Service,
+    Problem, Service, Shutdown,
     health::{self, HealthState},
     metrics as kit_metrics, problem,
 };
@@ -58,10 +59,11 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Most bytes of a non-JSON error body kept as a problem's detail.
 const DETAIL_LIMIT: usize = 1024;
 
-/// HTTP settings applied by [`app`].
+/// HTTP settings applied by [`app`] and by the [`crate::Runner`]'s servers.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// Longest a request may take (503 past it).
+    /// Longest a request may take: past it, 408 when the client was still sending its
+    /// body, else 503.
     pub request_timeout: Duration,
     /// Largest request body, in bytes (413 past it), unless the service sets its own.
     pub body_limit: usize,
@@ -69,6 +71,15 @@ pub struct HttpConfig {
     pub health_timeout: Duration,
     /// On shutdown, how long in-flight requests may take to finish.
     pub drain_timeout: Duration,
+    /// On SIGTERM/SIGINT, how long to keep serving (readiness failing) before draining.
+    pub shutdown_delay: Duration,
+    /// Longest a client may take to send a request head.
+    pub header_read_timeout: Duration,
+    /// Longest a connection may stay idle between requests.
+    pub idle_timeout: Duration,
+    /// Most connections open at once per listener; 0: an even share of the process's
+    /// file descriptor limit (see [`crate::Runner`]).
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -78,6 +89,10 @@ impl Default for HttpConfig {
             body_limit: 2 * 1024 * 1024,
             health_timeout: Duration::from_secs(2),
             drain_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 0,
         }
     }
 }
@@ -85,6 +100,12 @@ impl Default for HttpConfig {
 /// Builds the full application of a service: its routes, the operations endpoints
 /// (`/healthcheck`, `/livez`, `/metrics`, `/openapi.json`, `/docs`) and every layer.
 pub fn app(service: Service, config: &HttpConfig) -> Router {
+    app_with(service, config, &Shutdown::new())
+}
+
+/// [`app`] whose `/healthcheck` answers 503 once `shutdown` begins stopping (what the
+/// [`crate::Runner`] builds).
+pub fn app_with(service: Service, config: &HttpConfig, shutdown: &Shutdown) -> Router {
     kit_metrics::install();
     let name = service.name;
     let ops = OpenApiRouter::new()
@@ -94,6 +115,7 @@ pub fn app(service: Service, config: &HttpConfig) -> Router {
             service: name,
             health: service.health,
             timeout: config.health_timeout,
+            shutdown: shutdown.clone(),
         })
         .routes(routes!(kit_metrics::metrics_handler));
     let (router, openapi) = service.api.merge(ops).split_for_parts();
@@ -180,7 +202,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, mut req: Request) -> Self::Future {
         let start = Instant::now();
         // A generated id is not added to the request's headers: the span carries it to
         // every line logged while the request is handled, and the response echoes it.
@@ -192,9 +214,32 @@ where
         let method = req.method().clone();
         let route = req.extensions().get::<MatchedPath>().cloned();
         let span = request_span(self.service, &req, &id, route.as_ref());
-        let phase = if announced_length(&req).is_some_and(|n| n > self.body_limit as u64) {
+        let refusal = if let Some(refusal) = head_refusal(&req) {
+            Some(refusal)
+        } else if announced_length(&req).is_some_and(|n| n > self.body_limit as u64) {
+            Some(too_large(self.body_limit))
+        } else {
+            None
+        };
+        // A request with a body: know whether the client is still sending it when the
+        // timeout comes (then it is the client's slowness, a 408).
+        let body = if has_body(&req) {
+            let state = Arc::new(BodyState::default());
+            let (parts, body) = req.into_parts();
+            req = Request::from_parts(
+                parts,
+                Body::new(Tracked {
+                    inner: body,
+                    state: Arc::clone(&state),
+                }),
+            );
+            Some(state)
+        } else {
+            None
+        };
+        let phase = if let Some(response) = refusal {
             Phase::Answered {
-                response: Some(too_large(self.body_limit)),
+                response: Some(response),
             }
         } else {
             let inner = &mut self.inner;
@@ -203,6 +248,7 @@ where
                     future,
                     timeout: self.timeout,
                     deadline: None,
+                    body,
                 },
                 Err(panic) => Phase::Answered {
                     response: Some(span.in_scope(|| panic_response(panic))),
@@ -247,6 +293,8 @@ pin_project_lite::pin_project! {
             timeout: Duration,
             // Armed at the first poll that finds the handler waiting.
             deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+            // How far the request's body has been read (requests with a body only).
+            body: Option<Arc<BodyState>>,
         },
         Problem {
             future: BoxFuture<'static, Response>,
@@ -301,6 +349,7 @@ where
                 future,
                 timeout,
                 deadline,
+                body,
             } => {
                 let polled = std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
                 let response = match polled {
@@ -312,7 +361,11 @@ where
                         if deadline.as_mut().poll(cx).is_pending() {
                             return Poll::Pending;
                         }
-                        timed_out().into_response()
+                        if body.as_ref().is_some_and(|b| b.is_waiting_for_client()) {
+                            client_too_slow()
+                        } else {
+                            timed_out().into_response()
+                        }
                     }
                 };
                 if needs_problem(&response) {
@@ -389,6 +442,125 @@ fn too_large(limit: usize) -> Response {
             "the request body is larger than this endpoint accepts ({limit} bytes)"
         ))
         .into_response()
+}
+
+/// The answer to a request whose client had not sent its whole body when the timeout
+/// came: 408, and the connection is closed (the rest of the body is not read).
+fn client_too_slow() -> Response {
+    let mut response = Problem::new(StatusCode::REQUEST_TIMEOUT)
+        .with_detail("the request body was not received in time; send it faster or in a smaller request")
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Longest request target (path and query) the kit answers; 414 past it.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most bytes of header fields (names and values) the kit answers; 431 past them.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// The answer to a request whose head breaks the kit's limits: a 414 or a 431 with
+/// the full problem+json (hyper's own, larger limits answer with an empty body).
+fn head_refusal(req: &Request) -> Option<Response> {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Some(
+            Problem::new(StatusCode::URI_TOO_LONG)
+                .with_detail(format!(
+                    "the request target is {target} bytes long; at most {MAX_URI_BYTES} are accepted"
+                ))
+                .into_response(),
+        );
+    }
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    (headers > MAX_HEADER_BYTES).then(|| {
+        Problem::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            .with_detail(format!(
+                "the header fields are {headers} bytes in all; at most {MAX_HEADER_BYTES} are accepted"
+            ))
+            .into_response()
+    })
+}
+
+/// Whether a request announces a body (a non-zero length, or chunks).
+fn has_body(req: &Request) -> bool {
+    announced_length(req).is_some_and(|n| n > 0)
+        || req.headers().contains_key(header::TRANSFER_ENCODING)
+}
+
+/// How far a request body has been read: the handler started reading it and the
+/// client has not finished sending it.
+#[derive(Debug, Default)]
+struct BodyState {
+    started: std::sync::atomic::AtomicBool,
+    finished: std::sync::atomic::AtomicBool,
+}
+
+impl BodyState {
+    fn is_waiting_for_client(&self) -> bool {
+        use std::sync::atomic::Ordering::Acquire;
+        self.started.load(Acquire) && !self.finished.load(Acquire)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that records into a [`BodyState`] how far it has been read.
+    struct Tracked {
+        #[pin]
+        inner: Body,
+        state: Arc<BodyState>,
+    }
+}
+
+impl http_body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, axum::Error>>> {
+        use std::sync::atomic::Ordering::Release;
+        let this = self.project();
+        this.state.started.store(true, Release);
+        let polled = this.inner.poll_frame(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+            this.state.finished.store(true, Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Counts and logs a request hyper refused before the router saw it (see
+/// [`crate::server`]): `http_requests_total{route="unparsed"}` and an access line.
+pub(crate) fn record_unparsed(service: &'static str, status: u16, error: &hyper::Error) {
+    metrics::counter!("http_requests_total", "service" => service, "method" => "-",
+        "route" => "unparsed", "status" => status.to_string())
+    .increment(1);
+    let id = new_request_id();
+    tracing::info!(
+        target: "berth::access",
+        service,
+        route = "unparsed",
+        request_id = id.to_str().unwrap_or(""),
+        status,
+        error = %error,
+        "request refused before routing"
+    );
 }
 
 /// The answer to a request that hit the timeout: 503.

@@ -18,7 +18,12 @@ use std::{io, net::SocketAddr};
 
 use tokio_util::task::TaskTracker;
 
-use crate::{Server, Service, Shutdown, http::HttpConfig, service::Background};
+use crate::{
+    Server, Service, Shutdown,
+    http::HttpConfig,
+    server::Limits,
+    service::Background,
+};
 
 /// Servers and background tasks run until one shutdown signal.
 pub struct Runner {
@@ -60,10 +65,12 @@ impl Runner {
         self.shutdown.clone()
     }
 
-    /// Triggers the shutdown on the first SIGTERM or SIGINT. The handlers are installed
-    /// before this returns, so call it before the (possibly slow) start-up work.
+    /// On the first SIGTERM or SIGINT: readiness fails at once, the servers keep serving
+    /// for the shutdown delay, then drain ([`Shutdown::trigger_on_signals`]). The
+    /// handlers are installed before this returns, so call it before the (possibly
+    /// slow) start-up work.
     pub fn trigger_on_signals(&self) -> io::Result<()> {
-        self.shutdown.trigger_on_signals()
+        self.shutdown.trigger_on_signals(self.http.shutdown_delay)
     }
 
     /// Binds `addr` (port 0 picks a free port) for `service`'s full application (its
@@ -76,7 +83,8 @@ impl Runner {
     ) -> io::Result<SocketAddr> {
         self.background.append(&mut service.background);
         let name = service.name;
-        let server = Server::bind(name, addr, crate::http::app(service, &self.http)).await?;
+        let app = crate::http::app_with(service, &self.http, &self.shutdown);
+        let server = Server::bind(name, addr, app).await?;
         let local = server.local_addr();
         self.servers.push(server);
         Ok(local)
@@ -92,7 +100,17 @@ impl Runner {
     /// and each task finishes. Returns once all of them have.
     pub async fn run(self) -> io::Result<()> {
         let tracker = TaskTracker::new();
+        let max_connections = match self.http.max_connections {
+            0 => fair_share_of_descriptors(self.servers.len()),
+            n => n,
+        };
+        let limits = Limits {
+            header_read_timeout: self.http.header_read_timeout,
+            idle_timeout: self.http.idle_timeout,
+            max_connections,
+        };
         for server in self.servers {
+            let server = server.with_limits(limits);
             let local = server.local_addr();
             let url = display_url(local);
             tracing::info!(
@@ -100,6 +118,7 @@ impl Runner {
                 addr = %local,
                 url = %url,
                 docs = %format!("{url}/docs"),
+                max_connections,
                 "{} listening on {url} (Swagger UI {url}/docs)",
                 server.name()
             );
@@ -119,6 +138,15 @@ impl Runner {
         tracing::info!("every server and task stopped");
         Ok(())
     }
+}
+
+/// Most connections per listener when none is configured: the process's file
+/// descriptor limit (raised to its hard limit first), less 512 for everything else,
+/// shared evenly by `listeners`; at most 10,000 and at least 64.
+fn fair_share_of_descriptors(listeners: usize) -> usize {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let share = limit.saturating_sub(512) / u64::try_from(listeners.max(1)).unwrap_or(1);
+    usize::try_from(share.clamp(64, 10_000)).unwrap_or(10_000)
 }
 
 /// The URL a person can open for a bound address (`0.0.0.0` becomes `localhost`).

@@ -365,7 +365,7 @@ pub struct WorkerArgs {
 pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     shutdown
-        .trigger_on_signals()
+        .trigger_on_signals(args.http.shutdown_delay)
         .context("installing signal handlers")?;
     run_worker_until(args, shutdown).await
 }

@@ -8,6 +8,7 @@ use std::{
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
+mod edge;
 mod kv;
 mod multivac;
 mod rates;
@@ -62,19 +63,23 @@ impl Serve {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn berth");
+        // A thread reads stdout (and keeps draining it, so the child never blocks on a
+        // full pipe); the lines come here with a deadline.
         let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
         let mut addrs = Vec::new();
-        let named = args
-            .iter()
-            .filter(|a| !a.starts_with('-') && !a.contains(':'))
-            .count();
+        let named = args.iter().filter(|a| SERVICES.contains(a)).count();
         let expected = if named == 0 { SERVICES.len() } else { named };
+        let deadline = Instant::now() + Duration::from_secs(60);
         while addrs.len() < expected {
-            let line = lines
-                .next()
-                .expect("berth exited before listening")
-                .unwrap();
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|e| panic!("berth did not announce {expected} services: {e}"));
             let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
             if let (Some(service), Some(url)) = (v["service"].as_str(), v["url"].as_str())
                 && v["message"]
@@ -84,8 +89,6 @@ impl Serve {
                 addrs.push((service.to_owned(), url.to_owned()));
             }
         }
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
         Self {
             child,
             addrs,

@@ -53,7 +53,9 @@ struct Page {
     n: u32,
 }
 
-fn test_service(healthy: &Arc<AtomicBool>, slow: &Arc<AtomicUsize>) -> Service {
+/// The test service: `/ok`, `/items/{id}`, `/query`, `/echo`, `/panic`, `/slow/{ms}`,
+/// and a readiness check that follows `healthy`.
+pub fn test_service(healthy: &Arc<AtomicBool>, slow: &Arc<AtomicUsize>) -> Service {
     let slow = slow.clone();
     let api = OpenApiRouter::new()
         .route(
@@ -115,6 +117,7 @@ pub fn config() -> HttpConfig {
         body_limit: 1024,
         health_timeout: Duration::from_millis(300),
         drain_timeout: Duration::from_secs(5),
+        ..HttpConfig::default()
     }
 }
 

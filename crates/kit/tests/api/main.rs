@@ -1,5 +1,6 @@
 //! The kit's behaviour through real HTTP, against a test service on a free port.
 
+mod edge;
 mod helpers;
 
 use std::time::Duration;
