@@ -2,8 +2,8 @@
 
   check.py version                 Chart.yaml's appVersion and version against Cargo.toml
   check.py lint                    helm lint --strict, every profile, every Kubernetes version
-  check.py render OUTDIR           every profile into OUTDIR/PROFILE/ (one file per template)
-                                   and OUTDIR/PROFILE.yaml (one stream)
+  check.py render OUTDIR           every profile into OUTDIR/files/PROFILE/templates/ (one
+                                   file per template) and OUTDIR/PROFILE.yaml (one stream)
   check.py package OUTDIR          `helm package` (SDK): the archive must carry the files
                                    behind the files/ symlinks, byte for byte
   check.py podman OUTFILE VALUES   render the dev profile with VALUES (a JSON object of
@@ -70,7 +70,7 @@ def cmd_render(outdir: str) -> None:
     for profile in helmlib.PROFILES:
         t = time.monotonic()
         rendering = helmlib.render_profile(profile)
-        d = out / profile
+        d = out / "files" / profile
         d.mkdir(parents=True, exist_ok=True)
         rendering.write(d)
         (out / f"{profile}.yaml").write_text(rendering.manifest())
