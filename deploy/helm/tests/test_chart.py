@@ -460,7 +460,7 @@ def test_dev_redis_runs_the_shipped_config_and_acl_one_source(dev):
     assert "user default off" in cm["render-acl.sh"]
     sts = dev.get("StatefulSet", "berth-redis")
     c = pod_spec(sts)["containers"][0]
-    assert c["command"] == ["sh", "/etc/berth/redis/entrypoint.sh"]
+    assert c["command"] == ["/bin/sh", "/etc/berth/redis/entrypoint.sh"]
     assert c["args"] == ["--maxmemory", "200mb"]
     env = {e["name"]: e["value"] for e in c["env"]}
     vols = {v["name"]: v for v in pod_spec(sts)["volumes"]}

@@ -21,9 +21,9 @@ pod specs changes except what is listed here):
   - Service: not supported, and no cluster DNS. The stores are played first; the
     pods that reach a Service get hostAliases mapping its name to the IP of the pod
     behind it (the test pod: every service's).
-  - emptyDir: Podman 4.3 makes a named volume called after the pod's volume
-    ("tmp"); they are renamed <workload>-<volume> so that every object is prefixed
-    and no two pods share one.
+  - emptyDir: Podman 4.3 makes a named volume called after the pod's volume ("tmp",
+    one for every pod naming one so), filled with a copy of the image's directory
+    there; each becomes a fresh host directory, mode 0777, as a kubelet makes it.
   - probes: Podman runs none without systemd. This script runs each one's check
     itself (httpGet through `berth healthcheck` in the container, exec probes as
     they are), so readiness is the chart's own definition.
@@ -128,28 +128,26 @@ def as_deployment(sts: dict) -> tuple[dict, list[dict]]:
     return dep, pvcs
 
 
-def rename_empty_dirs(obj: dict) -> list[str]:
-    """emptyDir volumes get <workload>-<volume> names (Podman 4.3 names the volume after them)."""
+def empty_dirs_on_host(obj: dict, base: pathlib.Path) -> None:
+    """emptyDir volumes as fresh host directories, mode 0777 (what a kubelet makes).
+    Podman 4.3 makes a named volume instead, called after the pod's volume ("tmp",
+    shared by every pod that names one so) and filled with a copy of the image's
+    directory at that path, owner and mode included."""
     spec = pod_spec(obj)
-    renamed = {}
     for v in spec.get("volumes", []):
         if "emptyDir" in v:
-            new = f"{obj['metadata']['name']}-{v['name']}"
-            renamed[v["name"]] = new
-            v["name"] = new
-    for c in spec.get("initContainers", []) + spec["containers"]:
-        for m in c.get("volumeMounts", []):
-            m["name"] = renamed.get(m["name"], m["name"])
-    return list(renamed.values())
+            d = base / obj["metadata"]["name"] / v["name"]
+            d.mkdir(parents=True, exist_ok=True)
+            d.chmod(0o777)
+            del v["emptyDir"]
+            v["hostPath"] = {"path": str(d), "type": "Directory"}
 
 
 def volume_names(obj: dict) -> list[str]:
-    """The Podman volumes a pod spec makes: emptyDirs, ConfigMaps, Secrets and claims, by name."""
+    """The Podman volumes a pod spec makes: ConfigMaps, Secrets and claims, by name."""
     out = []
     for v in pod_spec(obj).get("volumes", []):
-        if "emptyDir" in v:
-            out.append(v["name"])
-        elif "configMap" in v:
+        if "configMap" in v:
             out.append(v["configMap"]["name"])
         elif "secret" in v:
             out.append(v["secret"]["secretName"])
@@ -184,6 +182,8 @@ def pod_ip(pod: str) -> str:
 
 def play(objs: list[dict], workdir: pathlib.Path, label: str, state: State) -> list[str]:
     """podman kube play the objects (ConfigMaps they need included); returns the pods."""
+    if not any(o["kind"] in ("Deployment", "Pod") for o in objs):
+        return []
     path = workdir / f"{label}.yaml"
     path.write_text(yaml.safe_dump_all(objs, sort_keys=False))
     pods = []
@@ -281,7 +281,7 @@ def check_security(obj: dict) -> None:
 def run(manifest: pathlib.Path, state: State) -> None:
     objects = [o for o in yaml.safe_load_all(manifest.read_text()) if o]
     for o in objects:
-        if not o["metadata"]["name"].startswith(PREFIX):
+        if not (o["metadata"]["name"] + "-").startswith(PREFIX):
             raise Failure(f"{o['kind']}/{o['metadata']['name']} is not prefixed {PREFIX}: render with release berth-helm")
     by_kind: dict[str, list[dict]] = {}
     for o in objects:
@@ -313,7 +313,7 @@ def run(manifest: pathlib.Path, state: State) -> None:
         obj = copy.deepcopy(obj)
         spec = pod_spec(obj)
         spec["hostAliases"] = [{"ip": ips[s], "hostnames": [s]} for s in services]
-        rename_empty_dirs(obj)
+        empty_dirs_on_host(obj, workdir / "emptydir")
         return obj
 
     # 1. The stores (StatefulSets, played as Deployments).
@@ -321,7 +321,7 @@ def run(manifest: pathlib.Path, state: State) -> None:
     stores, pvcs = [], []
     for sts in by_kind.get("StatefulSet", []):
         dep, claims = as_deployment(sts)
-        rename_empty_dirs(dep)
+        empty_dirs_on_host(dep, workdir / "emptydir")
         stores.append(dep)
         pvcs += claims
     play(configmaps + pvcs + stores, workdir, "stores", state)
@@ -351,10 +351,10 @@ def run(manifest: pathlib.Path, state: State) -> None:
     rd = next((d for d in stores if d["metadata"]["name"].endswith("-redis")), None)
     if rd:
         cname = container_name(rd, pod_spec(rd)["containers"][0])
-        out = podman("exec", cname, "redis-cli", "ping", check=False)
+        out = podman("exec", cname, "/bin/sh", "-c", "redis-cli ping", check=False)
         if "NOAUTH" not in out.stdout + out.stderr:
             raise Failure(f"Redis answered an unauthenticated PING with {out.stdout.strip()!r}: the default user is on")
-        fsync = podman("exec", cname, "sh", "-c",
+        fsync = podman("exec", cname, "/bin/sh", "-c",
                        'REDISCLI_AUTH="$(cat /run/secrets/redis/redis_admin_password)" '
                        "redis-cli --no-auth-warning --user admin config get appendfsync").stdout.split()
         if fsync[-1:] != ["always"]:
