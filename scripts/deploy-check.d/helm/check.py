@@ -67,9 +67,11 @@ def cmd_lint() -> None:
 
 def cmd_render(outdir: str) -> None:
     out = pathlib.Path(outdir)
+    times = {}
     for profile in helmlib.PROFILES:
         t = time.monotonic()
         rendering = helmlib.render_profile(profile)
+        times[profile] = {"seconds": round(time.monotonic() - t, 2), "objects": len(rendering.objects)}
         d = out / "files" / profile
         d.mkdir(parents=True, exist_ok=True)
         rendering.write(d)
@@ -79,6 +81,7 @@ def cmd_render(outdir: str) -> None:
             kinds[o["kind"]] = kinds.get(o["kind"], 0) + 1
         say(f"render {profile}: {len(rendering.objects)} objects in {time.monotonic() - t:.2f}s "
             f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})")
+    (out / "render-times.json").write_text(json.dumps(times))
 
 
 def cmd_package(outdir: str) -> None:
