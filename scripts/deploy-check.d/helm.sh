@@ -107,6 +107,7 @@ if "$VENV/bin/kubernetes-validate" -k 1.30 --strict --quiet "$WORK/canary.yaml" 
     fail "kubernetes-validate accepted an unknown field (bogusField): it validates nothing"
 fi
 grep -q "bogusField" "$WORK/canary.out" || fail "kubernetes-validate failed on the canary for another reason: $(head -3 "$WORK/canary.out")"
+log "canary: kubernetes-validate refuses an unknown field planted in the dev rendering"
 streams=()
 for p in "${PROFILES[@]}"; do streams+=("$WORK/render/$p.yaml"); done
 for v in "${KUBE_VERSIONS[@]}"; do

@@ -84,16 +84,18 @@ class State:
 
 def cleanup(state: State) -> None:
     entries = list(dict.fromkeys(state.entries()))
-    order = {"pod": 1, "volume": 2, "secret": 3, "network": 4}
-    for kind, name in sorted(entries, key=lambda e: order.get(e[0], 9)):
-        if kind == "pod":
-            podman("pod", "rm", "-f", "-t", "5", name, check=False)
-        elif kind == "volume":
-            podman("volume", "rm", "-f", name, check=False)
-        elif kind == "secret":
-            podman("secret", "rm", name, check=False)
-        elif kind == "network":
-            podman("network", "rm", "-f", name, check=False)
+    by_kind: dict[str, list[str]] = {}
+    for kind, name in entries:
+        by_kind.setdefault(kind, []).append(name)
+    # One command per kind: Podman stops the pods in parallel.
+    if by_kind.get("pod"):
+        podman("pod", "rm", "-f", "-t", "5", *by_kind["pod"], check=False, timeout=120)
+    for vol in by_kind.get("volume", []):
+        podman("volume", "rm", "-f", vol, check=False)
+    if by_kind.get("secret"):
+        podman("secret", "rm", *by_kind["secret"], check=False)
+    for net in by_kind.get("network", []):
+        podman("network", "rm", "-f", net, check=False)
     if entries:
         say(f"removed what this run created ({len(entries)} objects: pods, volumes, secrets, network)")
     state.path.write_text("")
