@@ -264,8 +264,8 @@ cat <<'EOF'
     - Kubernetes 1.30/1.32/1.34 API servers themselves: schemas only (kubernetes-validate).
 EOF
 
-printf '==> [helm] times:'
-for k in "${!took[@]}"; do printf ' %s=%ss' "$k" "${took[$k]}"; done
+printf '==> [helm] times (step=seconds):'
+while read -r k; do printf ' %s=%ss' "$k" "${took[$k]}"; done < <(printf '%s\n' "${!took[@]}" | sort)
 printf '\n'
 
 if [[ ${BERTH_HELM_RECORD:-0} == 1 ]]; then
