@@ -73,6 +73,9 @@ data "aws_partition" "current" {}
 
 locals {
   bucket = coalesce(var.bucket_name, "berth-terraform-state-${data.aws_caller_identity.current.account_id}")
+  # Built from the names, so the policies are known when planning.
+  state_arn = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket}"
+  logs_arn  = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket}-logs"
 }
 
 resource "aws_kms_key" "state" {
@@ -173,8 +176,8 @@ data "aws_iam_policy_document" "state" {
       effect  = "Deny"
       actions = ["s3:*"]
       resources = [
-        aws_s3_bucket.state.arn,
-        "${aws_s3_bucket.state.arn}/*",
+        local.state_arn,
+        "${local.state_arn}/*",
       ]
       principals {
         type        = "*"
@@ -260,7 +263,7 @@ data "aws_iam_policy_document" "access_logs" {
   statement {
     sid       = "S3ServerAccessLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.access_logs.arn}/state/*"]
+    resources = ["${local.logs_arn}/state/*"]
     principals {
       type        = "Service"
       identifiers = ["logging.s3.amazonaws.com"]
@@ -278,8 +281,8 @@ data "aws_iam_policy_document" "access_logs" {
       effect  = "Deny"
       actions = ["s3:*"]
       resources = [
-        aws_s3_bucket.access_logs.arn,
-        "${aws_s3_bucket.access_logs.arn}/*",
+        local.logs_arn,
+        "${local.logs_arn}/*",
       ]
       principals {
         type        = "*"

@@ -32,3 +32,8 @@ output "redis_access_strings" {
   description = "The Redis ACL users' rules (from deploy/redis/render-acl.sh)."
   value       = module.berth.redis_access_strings
 }
+
+output "containers" {
+  description = "service => its container's settings (user, read-only root, health check, settings, names of the secrets)."
+  value       = module.berth.containers
+}

@@ -56,3 +56,8 @@ output "redis_access_strings" {
   description = "user => the ACL rules of the cache users (taken from deploy/redis/render-acl.sh)."
   value       = module.cache.access_strings
 }
+
+output "containers" {
+  description = "service => its container's settings that are known when planning (user, read-only root, capabilities, health check, stop timeout, settings, secret names)."
+  value       = { for k, m in module.service : k => m.container }
+}

@@ -177,6 +177,8 @@ variable "emulator" {
   type = object({
     force_destroy = optional(bool, false)
     memorydb_acl  = optional(bool, true)
+    # moto has no ListTagsForResource for Application Auto Scaling.
+    autoscaling = optional(bool, true)
     # moto ignores policy conditions: a deny-unless-TLS statement denies everything.
     s3_tls_only_policy = optional(bool, true)
   })

@@ -35,14 +35,15 @@ resource "aws_security_group" "this" {
   tags        = merge(var.tags, { Name = "${var.name}-redis" })
 }
 
-resource "aws_vpc_security_group_ingress_rule" "clients" {
-  for_each                     = var.client_security_group_ids
-  security_group_id            = aws_security_group.this.id
-  description                  = "Redis from ${each.key}"
-  ip_protocol                  = "tcp"
-  from_port                    = 6379
-  to_port                      = 6379
-  referenced_security_group_id = each.value
+resource "aws_security_group_rule" "clients" {
+  for_each                 = var.client_security_group_ids
+  security_group_id        = aws_security_group.this.id
+  description              = "Redis from ${each.key}"
+  protocol                 = "tcp"
+  from_port                = 6379
+  to_port                  = 6379
+  source_security_group_id = each.value
+  type                     = "ingress"
 }
 
 # ---------------------------------------------------------------- passwords
@@ -183,6 +184,7 @@ resource "aws_cloudwatch_log_group" "slow" {
 }
 
 resource "aws_elasticache_replication_group" "this" {
+  #checkov:skip=CKV2_AWS_50:automatic failover and multi-AZ are on whenever replicas > 0 (production); staging runs one node to save cost
   count                      = local.memorydb ? 0 : 1
   replication_group_id       = var.name
   description                = "berth ${var.name}: kv and multivac"

@@ -14,14 +14,15 @@ resource "aws_security_group" "this" {
   tags        = merge(var.tags, { Name = "${var.name}-postgres" })
 }
 
-resource "aws_vpc_security_group_ingress_rule" "clients" {
-  for_each                     = merge(var.client_security_group_ids, { db-init = aws_security_group.init.id })
-  security_group_id            = aws_security_group.this.id
-  description                  = "PostgreSQL from ${each.key}"
-  ip_protocol                  = "tcp"
-  from_port                    = 5432
-  to_port                      = 5432
-  referenced_security_group_id = each.value
+resource "aws_security_group_rule" "clients" {
+  for_each                 = merge(var.client_security_group_ids, { db-init = aws_security_group.init.id })
+  security_group_id        = aws_security_group.this.id
+  description              = "PostgreSQL from ${each.key}"
+  protocol                 = "tcp"
+  from_port                = 5432
+  to_port                  = 5432
+  source_security_group_id = each.value
+  type                     = "ingress"
 }
 
 resource "aws_db_subnet_group" "this" {
@@ -93,6 +94,7 @@ resource "aws_cloudwatch_log_group" "postgres" {
   tags              = var.tags
 }
 
+#trivy:ignore:AVD-AWS-0177 deletion protection is the variable deletion_protection: on in production, off in staging and the emulator run, which must be able to tear down
 resource "aws_db_instance" "this" {
   identifier     = var.name
   engine         = "postgres"
@@ -117,7 +119,6 @@ resource "aws_db_instance" "this" {
   vpc_security_group_ids = [aws_security_group.this.id]
   publicly_accessible    = false
   parameter_group_name   = aws_db_parameter_group.this.name
-  ca_cert_identifier     = "rds-ca-rsa2048-g1"
 
   multi_az            = var.multi_az
   deletion_protection = var.deletion_protection
@@ -328,42 +329,46 @@ resource "aws_ecs_task_definition" "init" {
 }
 
 resource "aws_security_group" "init" {
+  #checkov:skip=CKV2_AWS_5:attached to the init task when bin/run-task starts it (aws ecs run-task --network-configuration), not to a resource
   name        = "${var.name}-db-init"
   description = "The one-shot database init task"
   vpc_id      = var.vpc_id
   tags        = merge(var.tags, { Name = "${var.name}-db-init" })
 }
 
-resource "aws_vpc_security_group_egress_rule" "init" {
-  for_each                     = var.init.egress
-  security_group_id            = aws_security_group.init.id
-  description                  = each.key
-  ip_protocol                  = "tcp"
-  from_port                    = each.value.port
-  to_port                      = each.value.port
-  cidr_ipv4                    = each.value.cidr_ipv4
-  prefix_list_id               = each.value.prefix_list_id
-  referenced_security_group_id = each.value.referenced_security_group_id
+resource "aws_security_group_rule" "init" {
+  for_each                 = var.init.egress
+  security_group_id        = aws_security_group.init.id
+  description              = each.key
+  protocol                 = "tcp"
+  from_port                = each.value.port
+  to_port                  = each.value.port
+  cidr_blocks              = each.value.cidr_ipv4 == null ? null : [each.value.cidr_ipv4]
+  prefix_list_ids          = each.value.prefix_list_id == null ? null : [each.value.prefix_list_id]
+  source_security_group_id = each.value.referenced_security_group_id
+  type                     = "egress"
 }
 
 #trivy:ignore:AVD-AWS-0104 the PostgreSQL client image comes from a public registry through NAT; set init.internet_egress = false once it is mirrored into ECR
-resource "aws_vpc_security_group_egress_rule" "init_internet" {
+resource "aws_security_group_rule" "init_internet" {
   count             = var.init.internet_egress ? 1 : 0
   security_group_id = aws_security_group.init.id
   description       = "HTTPS to pull the PostgreSQL client image"
-  ip_protocol       = "tcp"
+  protocol          = "tcp"
   from_port         = 443
   to_port           = 443
-  cidr_ipv4         = "0.0.0.0/0"
+  cidr_blocks       = ["0.0.0.0/0"]
+  type              = "egress"
 }
 
-resource "aws_vpc_security_group_egress_rule" "init_postgres" {
-  security_group_id            = aws_security_group.init.id
-  description                  = "PostgreSQL"
-  ip_protocol                  = "tcp"
-  from_port                    = 5432
-  to_port                      = 5432
-  referenced_security_group_id = aws_security_group.this.id
+resource "aws_security_group_rule" "init_postgres" {
+  security_group_id        = aws_security_group.init.id
+  description              = "PostgreSQL"
+  protocol                 = "tcp"
+  from_port                = 5432
+  to_port                  = 5432
+  source_security_group_id = aws_security_group.this.id
+  type                     = "egress"
 }
 
 # Runs the init task whenever something it depends on changes (the task
@@ -393,10 +398,10 @@ resource "terraform_data" "init" {
 
   depends_on = [
     aws_secretsmanager_secret_version.role,
-    aws_vpc_security_group_ingress_rule.clients,
-    aws_vpc_security_group_egress_rule.init,
-    aws_vpc_security_group_egress_rule.init_postgres,
-    aws_vpc_security_group_egress_rule.init_internet,
+    aws_security_group_rule.clients,
+    aws_security_group_rule.init,
+    aws_security_group_rule.init_postgres,
+    aws_security_group_rule.init_internet,
     aws_iam_role_policy.init_secrets,
     aws_iam_role_policy_attachment.init_execution,
   ]

@@ -10,7 +10,7 @@ data "aws_partition" "current" {}
 resource "aws_s3_bucket" "dumps" {
   #checkov:skip=CKV_AWS_144:cross-region replication of dumps that can be loaded again from their source is a cost decision left to the operator
   #checkov:skip=CKV2_AWS_62:nothing reacts to a new dump; loading is started by bin/rates-load
-  bucket        = "${var.name}-rates-dumps-${data.aws_caller_identity.current.account_id}"
+  bucket        = local.dumps_bucket
   force_destroy = var.force_destroy
   tags          = var.tags
 }
@@ -69,6 +69,11 @@ resource "aws_s3_bucket_logging" "dumps" {
   target_prefix = "s3/"
 }
 
+locals {
+  dumps_bucket     = "${var.name}-rates-dumps-${data.aws_caller_identity.current.account_id}"
+  dumps_bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${local.dumps_bucket}"
+}
+
 data "aws_iam_policy_document" "dumps" {
   dynamic "statement" {
     for_each = var.tls_only_policy ? [1] : []
@@ -77,8 +82,8 @@ data "aws_iam_policy_document" "dumps" {
       effect  = "Deny"
       actions = ["s3:*"]
       resources = [
-        aws_s3_bucket.dumps.arn,
-        "${aws_s3_bucket.dumps.arn}/*",
+        local.dumps_bucket_arn,
+        "${local.dumps_bucket_arn}/*",
       ]
       principals {
         type        = "*"
@@ -215,31 +220,34 @@ resource "aws_ecs_task_definition" "this" {
 }
 
 resource "aws_security_group" "this" {
+  #checkov:skip=CKV2_AWS_5:attached to the rates-load task when bin/rates-load starts it (aws ecs run-task --network-configuration), not to a resource
   name        = "${var.name}-rates-load"
   description = "The one-shot rates-load task"
   vpc_id      = var.vpc_id
   tags        = merge(var.tags, { Name = "${var.name}-rates-load" })
 }
 
-resource "aws_vpc_security_group_egress_rule" "this" {
-  for_each                     = var.egress
-  security_group_id            = aws_security_group.this.id
-  description                  = each.key
-  ip_protocol                  = "tcp"
-  from_port                    = each.value.port
-  to_port                      = each.value.port
-  cidr_ipv4                    = each.value.cidr_ipv4
-  prefix_list_id               = each.value.prefix_list_id
-  referenced_security_group_id = each.value.referenced_security_group_id
+resource "aws_security_group_rule" "this" {
+  for_each                 = var.egress
+  security_group_id        = aws_security_group.this.id
+  description              = each.key
+  protocol                 = "tcp"
+  from_port                = each.value.port
+  to_port                  = each.value.port
+  cidr_blocks              = each.value.cidr_ipv4 == null ? null : [each.value.cidr_ipv4]
+  prefix_list_ids          = each.value.prefix_list_id == null ? null : [each.value.prefix_list_id]
+  source_security_group_id = each.value.referenced_security_group_id
+  type                     = "egress"
 }
 
 #trivy:ignore:AVD-AWS-0104 opt-in (allow_internet_dump_urls): a dump on any HTTPS server; off by default, when only S3 is reachable
-resource "aws_vpc_security_group_egress_rule" "internet" {
+resource "aws_security_group_rule" "internet" {
   count             = var.allow_internet_dump_urls ? 1 : 0
   security_group_id = aws_security_group.this.id
   description       = "HTTPS to any dump server"
-  ip_protocol       = "tcp"
+  protocol          = "tcp"
   from_port         = 443
   to_port           = 443
-  cidr_ipv4         = "0.0.0.0/0"
+  cidr_blocks       = ["0.0.0.0/0"]
+  type              = "egress"
 }

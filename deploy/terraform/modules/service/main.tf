@@ -151,26 +151,28 @@ resource "aws_ecs_task_definition" "this" {
 
 # ---------------------------------------------------------------- network
 
-resource "aws_vpc_security_group_ingress_rule" "from_alb" {
-  count                        = var.load_balancer == null ? 0 : 1
-  security_group_id            = var.security_group_id
-  description                  = "from the load balancer"
-  ip_protocol                  = "tcp"
-  from_port                    = var.port
-  to_port                      = var.port
-  referenced_security_group_id = var.load_balancer.security_group_id
+resource "aws_security_group_rule" "from_alb" {
+  count                    = var.load_balancer == null ? 0 : 1
+  security_group_id        = var.security_group_id
+  description              = "from the load balancer"
+  protocol                 = "tcp"
+  from_port                = var.port
+  to_port                  = var.port
+  source_security_group_id = var.load_balancer.security_group_id
+  type                     = "ingress"
 }
 
-resource "aws_vpc_security_group_egress_rule" "this" {
-  for_each                     = var.egress
-  security_group_id            = var.security_group_id
-  description                  = each.key
-  ip_protocol                  = "tcp"
-  from_port                    = each.value.port
-  to_port                      = each.value.port
-  cidr_ipv4                    = each.value.cidr_ipv4
-  prefix_list_id               = each.value.prefix_list_id
-  referenced_security_group_id = each.value.referenced_security_group_id
+resource "aws_security_group_rule" "this" {
+  for_each                 = var.egress
+  security_group_id        = var.security_group_id
+  description              = each.key
+  protocol                 = "tcp"
+  from_port                = each.value.port
+  to_port                  = each.value.port
+  cidr_blocks              = each.value.cidr_ipv4 == null ? null : [each.value.cidr_ipv4]
+  prefix_list_ids          = each.value.prefix_list_id == null ? null : [each.value.prefix_list_id]
+  source_security_group_id = each.value.referenced_security_group_id
+  type                     = "egress"
 }
 
 # ---------------------------------------------------------------- load balancer
@@ -240,7 +242,6 @@ resource "aws_ecs_service" "this" {
   deployment_maximum_percent         = 200
   health_check_grace_period_seconds  = var.load_balancer == null ? null : var.health_check_grace_seconds
   enable_execute_command             = false
-  enable_ecs_managed_tags            = true
   propagate_tags                     = "SERVICE"
   wait_for_steady_state              = var.wait_for_steady_state
 
@@ -277,6 +278,7 @@ resource "aws_ecs_service" "this" {
 # ---------------------------------------------------------------- autoscaling
 
 resource "aws_appautoscaling_target" "this" {
+  count              = var.autoscaling ? 1 : 0
   service_namespace  = "ecs"
   scalable_dimension = "ecs:service:DesiredCount"
   resource_id        = "service/${var.cluster_name}/${aws_ecs_service.this.name}"
@@ -286,11 +288,12 @@ resource "aws_appautoscaling_target" "this" {
 }
 
 resource "aws_appautoscaling_policy" "cpu" {
+  count              = var.autoscaling ? 1 : 0
   name               = "${var.name}-cpu"
   policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.this.service_namespace
-  scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
-  resource_id        = aws_appautoscaling_target.this.resource_id
+  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
+  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
+  resource_id        = aws_appautoscaling_target.this[0].resource_id
 
   target_tracking_scaling_policy_configuration {
     target_value       = var.cpu_target_percent
@@ -303,12 +306,12 @@ resource "aws_appautoscaling_policy" "cpu" {
 }
 
 resource "aws_appautoscaling_policy" "requests" {
-  count              = var.load_balancer == null ? 0 : 1
+  count              = var.autoscaling && var.load_balancer != null ? 1 : 0
   name               = "${var.name}-requests"
   policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.this.service_namespace
-  scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
-  resource_id        = aws_appautoscaling_target.this.resource_id
+  service_namespace  = aws_appautoscaling_target.this[0].service_namespace
+  scalable_dimension = aws_appautoscaling_target.this[0].scalable_dimension
+  resource_id        = aws_appautoscaling_target.this[0].resource_id
 
   target_tracking_scaling_policy_configuration {
     target_value       = var.requests_per_target

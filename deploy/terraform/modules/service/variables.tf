@@ -91,6 +91,12 @@ variable "max_capacity" {
   default     = 6
 }
 
+variable "autoscaling" {
+  description = "Target-tracking autoscaling on CPU and on ALB requests per target (off only on an emulator without the Application Auto Scaling tagging API)."
+  type        = bool
+  default     = true
+}
+
 variable "cpu_target_percent" {
   description = "Target-tracking: average CPU utilisation to hold."
   type        = number
