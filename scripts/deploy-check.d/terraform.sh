@@ -40,6 +40,22 @@ DIGEST=sha256:$(printf 'berth terraform check' | sha256sum | cut -d' ' -f1)
 t0=$SECONDS
 step() { printf '\n==> [terraform] %s\n' "$*"; }
 ok() { printf '    ok: %s\n' "$*"; }
+# Slow steps that mostly wait on the emulator run beside each other:
+# bg NAME CMD... starts CMD with its output in $WORK/NAME.log; join NAME waits
+# for it and fails with its log if it failed.
+declare -A BG
+bg() {
+    local name=$1
+    shift
+    "$@" >"$WORK/$name.log" 2>&1 &
+    BG[$name]=$!
+}
+join() {
+    local rc=0
+    wait "${BG[$1]}" || rc=$?
+    unset "BG[$1]"
+    ((rc == 0)) || fail_with_log "$1 failed (exit $rc)" "$WORK/$1.log"
+}
 
 # ---------------------------------------------------------------- tools
 
@@ -62,7 +78,10 @@ PYTEST_VENV=$(ensure_venv terraform-pytest "$PYTEST_PINS")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-terraform.XXXXXX")
 MOTO_PID=
 cleanup() {
-    local rc=$?
+    local rc=$? p
+    for p in "${BG[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
     if [[ -n $MOTO_PID ]] && is_proc "$MOTO_PID" moto_server; then
         kill "$MOTO_PID" 2>/dev/null || true
         wait_gone "$MOTO_PID" 10 || kill -9 "$MOTO_PID" 2>/dev/null || true
@@ -95,32 +114,18 @@ terraform fmt -check -recursive -diff "$TF" || die "terraform fmt: run terraform
 ok "formatted"
 
 step "init (providers from $TF_PLUGIN_DIR, committed lock files) and validate"
-for r in "${roots[@]}"; do
-    TF_DATA_DIR=$(data_dir "$r") terraform -chdir="$TF/$r" init -backend=false -lockfile=readonly \
-        -plugin-dir="$TF_PLUGIN_DIR" -no-color >"$WORK/init-${r//\//-}.log" 2>&1 ||
-        fail_with_log "init of $r failed" "$WORK/init-${r//\//-}.log"
-    TF_DATA_DIR=$(data_dir "$r") terraform -chdir="$TF/$r" validate -no-color >/dev/null ||
-        die "validate of $r failed"
-    ok "$r: valid"
-done
-
-# ---------------------------------------------------------------- 3 scanners
-
-step "checkov $CHECKOV_PINS (--skip-download)"
-"$CHECKOV_VENV/bin/checkov" -d "$TF" --framework terraform --skip-download --quiet --compact \
-    -o cli -o json --output-file-path "$WORK/checkov-out" >"$WORK/checkov.log" 2>&1 || true
-python3 "$HERE/scanners.py" checkov "$WORK/checkov-out/results_json.json" ||
-    fail_with_log "checkov found failed checks" "$WORK/checkov-out/results_cli.txt"
-
-step "trivy config ($TRIVY_PINS, bundled checks, no update)"
-mkdir -p "$BERTH_CACHE/trivy-terraform"
-"$TRIVY_VENV/bin/trivy" config --skip-check-update --cache-dir "$BERTH_CACHE/trivy-terraform" --quiet \
-    --format json --output "$WORK/trivy.json" "$TF" >"$WORK/trivy.log" 2>&1 ||
-    fail_with_log "trivy config did not run" "$WORK/trivy.log"
-python3 "$HERE/scanners.py" trivy "$WORK/trivy.json" || {
-    "$TRIVY_VENV/bin/trivy" config --skip-check-update --cache-dir "$BERTH_CACHE/trivy-terraform" --quiet "$TF" >&2 || true
-    die "trivy config found misconfigurations"
+validate_root() {
+    TF_DATA_DIR=$(data_dir "$1") terraform -chdir="$TF/$1" init -backend=false -lockfile=readonly \
+        -plugin-dir="$TF_PLUGIN_DIR" -no-color &&
+        TF_DATA_DIR=$(data_dir "$1") terraform -chdir="$TF/$1" validate -no-color
 }
+for r in "${roots[@]}"; do
+    bg "validate-${r//\//-}" validate_root "$r"
+done
+for r in "${roots[@]}"; do
+    join "validate-${r//\//-}"
+    ok "$r: $(tail -n 2 "$WORK/validate-${r//\//-}.log" | tr -s '\n' ' ')"
+done
 
 # ---------------------------------------------------------------- 4 moto
 
@@ -150,18 +155,39 @@ unset AWS_PROFILE AWS_SESSION_TOKEN
 ok "moto on $ENDPOINT (pid $MOTO_PID)"
 aws_moto() { aws --endpoint-url "$ENDPOINT" "$@"; }
 
-step "bootstrap: the state bucket, applied into moto"
+step "bootstrap: the state bucket, applied into moto (in the background)"
 BOOT_DATA=$(data_dir bootstrap)
-TF_DATA_DIR=$BOOT_DATA terraform -chdir="$TF/bootstrap" plan -no-color -state="$WORK/bootstrap.tfstate" \
-    -var "aws_endpoint=$ENDPOINT" -out="$WORK/bootstrap.tfplan" >"$WORK/bootstrap-plan.log" 2>&1 ||
-    fail_with_log "bootstrap plan failed" "$WORK/bootstrap-plan.log"
-TF_DATA_DIR=$BOOT_DATA terraform -chdir="$TF/bootstrap" show -json "$WORK/bootstrap.tfplan" >"$WORK/bootstrap.json"
-# moto evaluates no policy condition, so the TLS-only deny would refuse every
-# request: the bucket made here leaves that statement out (the plan above, which
-# the policy tests read, keeps it).
-TF_DATA_DIR=$BOOT_DATA terraform -chdir="$TF/bootstrap" apply -auto-approve -no-color \
-    -state="$WORK/bootstrap.tfstate" -var "aws_endpoint=$ENDPOINT" -var tls_only_policy=false \
-    >"$WORK/bootstrap-apply.log" 2>&1 || fail_with_log "bootstrap apply failed" "$WORK/bootstrap-apply.log"
+bootstrap() {
+    TF_DATA_DIR=$BOOT_DATA terraform -chdir="$TF/bootstrap" plan -no-color -state="$WORK/bootstrap.tfstate" \
+        -var "aws_endpoint=$ENDPOINT" -out="$WORK/bootstrap.tfplan" &&
+        TF_DATA_DIR=$BOOT_DATA terraform -chdir="$TF/bootstrap" show -json "$WORK/bootstrap.tfplan" >"$WORK/bootstrap.json" &&
+        # moto evaluates no policy condition, so the TLS-only deny would refuse every
+        # request: the bucket made here leaves that statement out (the plan above,
+        # which the policy tests read, keeps it).
+        TF_DATA_DIR=$BOOT_DATA terraform -chdir="$TF/bootstrap" apply -auto-approve -no-color \
+            -state="$WORK/bootstrap.tfstate" -var "aws_endpoint=$ENDPOINT" -var tls_only_policy=false
+}
+bg bootstrap bootstrap
+
+# ---------------------------------------------------------------- 3 scanners (while the bootstrap runs)
+
+step "checkov $CHECKOV_PINS (--skip-download)"
+"$CHECKOV_VENV/bin/checkov" -d "$TF" --framework terraform --skip-download --quiet --compact \
+    -o cli -o json --output-file-path "$WORK/checkov-out" >"$WORK/checkov.log" 2>&1 || true
+python3 "$HERE/scanners.py" checkov "$WORK/checkov-out/results_json.json" ||
+    fail_with_log "checkov found failed checks" "$WORK/checkov-out/results_cli.txt"
+
+step "trivy config ($TRIVY_PINS, bundled checks, no update)"
+mkdir -p "$BERTH_CACHE/trivy-terraform"
+"$TRIVY_VENV/bin/trivy" config --skip-check-update --cache-dir "$BERTH_CACHE/trivy-terraform" --quiet \
+    --format json --output "$WORK/trivy.json" "$TF" >"$WORK/trivy.log" 2>&1 ||
+    fail_with_log "trivy config did not run" "$WORK/trivy.log"
+python3 "$HERE/scanners.py" trivy "$WORK/trivy.json" || {
+    "$TRIVY_VENV/bin/trivy" config --skip-check-update --cache-dir "$BERTH_CACHE/trivy-terraform" --quiet "$TF" >&2 || true
+    die "trivy config found misconfigurations"
+}
+
+join bootstrap
 BUCKET=$(TF_DATA_DIR=$BOOT_DATA terraform -chdir="$TF/bootstrap" output -state="$WORK/bootstrap.tfstate" -raw state_bucket)
 [[ $(aws_moto s3api get-bucket-versioning --bucket "$BUCKET" --query Status --output text) == Enabled ]] ||
     die "state bucket: versioning is off"
@@ -182,21 +208,21 @@ skip_metadata_api_check     = true
 EOF
 export TF_STATE_BUCKET=$BUCKET TF_BACKEND_CONFIG=$WORK/backend.hcl TF_PLUGIN_DIR
 
-step "plans of staging and production against moto (state in moto's S3)"
+step "plans of staging and production against moto (state in moto's S3), beside the apply of envs/local"
 # Their provider blocks name no endpoint: AWS_ENDPOINT_URL sends every API to moto.
-for e in staging production; do
-    extra=(TF_VAR_domain_name="$e.berth.example.com")
+plan_env() {
+    local e=$1
+    local -a extra=(TF_VAR_domain_name="$e.berth.example.com")
     if [[ $e == staging ]]; then
         extra+=(TF_VAR_route53_zone_id=Z0123456789ABCDEFGHIJ)
     else
         extra+=(TF_VAR_certificate_arn=arn:aws:acm:us-east-1:123456789012:certificate/0d1a5b8e-0000-4000-8000-000000000000)
     fi
-    start=$SECONDS
     env "${extra[@]}" AWS_ENDPOINT_URL="$ENDPOINT" TF_DATA_DIR="$(data_dir "envs/$e")" \
-        DEPLOY_AWS_PLAN_JSON="$WORK/$e.json" scripts/deploy-aws "$e" "$DIGEST" --plan-only \
-        >"$WORK/$e-outputs.json" 2>"$WORK/plan-$e.log" || fail_with_log "plan of $e failed" "$WORK/plan-$e.log"
-    ok "$e: $(grep -Eo 'Plan: [0-9]+ to add' "$WORK/plan-$e.log") ($((SECONDS - start)) s)"
-done
+        DEPLOY_AWS_PLAN_JSON="$WORK/$e.json" scripts/deploy-aws "$e" "$DIGEST" --plan-only >"$WORK/$e-outputs.json"
+}
+bg plan-staging plan_env staging
+bg plan-production plan_env production
 
 step "envs/local: scripts/deploy-aws local (init into moto's S3, plan, apply)"
 LOCAL_DATA=$(data_dir envs/local)
@@ -217,6 +243,10 @@ if aws_moto s3api head-object --bucket "$BUCKET" --key berth/local/terraform.tfs
     die "the S3 lock file outlived the apply"
 fi
 ok "state in s3://$BUCKET/berth/local/terraform.tfstate, lock file released"
+for e in staging production; do
+    join "plan-$e"
+    ok "$e planned: $(grep -Eo 'Plan: [0-9]+ to add, [0-9]+ to change, [0-9]+ to destroy' "$WORK/plan-$e.log")"
+done
 
 step "S3-native locking: a held lock stops a second run"
 printf '{"ID":"00000000-0000-0000-0000-000000000000","Operation":"OperationTypeApply","Who":"another-run","Version":"%s","Created":"2026-01-01T00:00:00Z","Path":"%s/berth/local/terraform.tfstate"}' \
@@ -253,7 +283,7 @@ TF_DATA_DIR=$LOCAL_DATA AWS_ENDPOINT_URL=$ENDPOINT RUN_TASK_POLL_SECONDS=1 \
     fail_with_log "bin/rates-load failed" "$WORK/rates-load.log"
 secret=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["oneshot_tasks"]["value"]["rates-load"]["dump_url_secret"])' "$WORK/local-outputs.json")
 url=$(aws_moto secretsmanager get-secret-value --secret-id "$secret" --query SecretString --output text)
-[[ $url == https://*X-Amz-Signature=* ]] || die "BERTH_RATES_DUMP is not a presigned https URL: ${url%%\?*}"
+[[ $url == https://*rates.sql\?*Signature=* ]] || die "BERTH_RATES_DUMP is not a presigned https URL: ${url%%\?*}"
 grep -q 'run-task: container rates-load exited 0' "$WORK/rates-load.log" ||
     fail_with_log "the rates-load task did not run" "$WORK/rates-load.log"
 ok "dump uploaded, presigned URL in $secret, rates-load task exited 0"
