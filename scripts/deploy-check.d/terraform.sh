@@ -305,8 +305,10 @@ aws_moto memorydb delete-cluster --cluster-name berth-local >/dev/null
 TF_DATA_DIR=$LOCAL_DATA terraform -chdir="$TF/envs/local" state rm 'module.berth.module.cache.aws_memorydb_cluster.this[0]' >/dev/null
 TF_DATA_DIR=$LOCAL_DATA terraform -chdir="$TF/envs/local" destroy -auto-approve -no-color -var "image_digest=$DIGEST" \
     >"$WORK/destroy.log" 2>&1 || fail_with_log "destroy failed" "$WORK/destroy.log"
-left=$(aws_moto ecs list-clusters --query 'length(clusterArns)' --output text)
-[[ $left == 0 ]] || die "destroy left $left ECS cluster(s)"
+# A deleted ECS cluster stays listed as INACTIVE, in AWS as in moto.
+# shellcheck disable=SC2016 # a JMESPath literal, not a shell expansion
+left=$(aws_moto ecs describe-clusters --clusters berth-local --query 'length(clusters[?status==`ACTIVE`])' --output text)
+[[ $left == 0 ]] || die "destroy left the ECS cluster berth-local active"
 left=$(aws_moto memorydb describe-clusters --query 'length(Clusters)' --output text)
 [[ $left == 0 ]] || die "destroy left $left MemoryDB cluster(s)"
 left=$(aws_moto rds describe-db-instances --query 'length(DBInstances)' --output text)
