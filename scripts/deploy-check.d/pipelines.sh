@@ -22,7 +22,8 @@
 #   7. npm-groovy-lint --noserver on the Jenkinsfile: 0 errors, 0 warnings (and it does
 #      fail on a broken copy)
 #   8. scripts/release-version (matching, mismatching, malformed tags; a crate not
-#      inheriting the version), scripts/release-notes, scripts/release-dist (archives,
+#      inheriting the version), scripts/release-notes, scripts/release-rollback-hint
+#      (names the previous release in version order), scripts/release-dist (archives,
 #      SHA256SUMS, reproducible, refuses a wrong-arch or dynamic binary)
 #   9. hadolint Dockerfile; the Dockerfile's prebuilt-multiarch stage built with
 #      Podman for linux/amd64 from release-dist's layout and run (`--version`); the
@@ -395,7 +396,7 @@ ok "npm-groovy-lint fails on a Jenkinsfile with a syntax error (canary)"
 done_step "Jenkinsfile"
 
 # ----------------------------------------------------------------------- 8. release scripts
-step "8. scripts/release-version, release-notes, release-dist"
+step "8. scripts/release-version, release-notes, release-rollback-hint, release-dist"
 expect_fail() {  # WHAT PATTERN CMD...: CMD must exit non-zero and print PATTERN
     local what=$1 pattern=$2 out
     shift 2
@@ -444,6 +445,19 @@ expect_fail "release-notes of an empty section" "has no section (or an empty one
 expect_fail "release-notes of a missing version" "has no section (or an empty one)" env BERTH_CHANGELOG="$fx/CHANGELOG.md" scripts/release-notes 2.3.5
 grep -q '^## \[Unreleased\]' CHANGELOG.md || fail "CHANGELOG.md has no [Unreleased] section"
 ok "CHANGELOG.md keeps an [Unreleased] section"
+
+tags=$WORK/tags
+git init -q "$tags"
+git -C "$tags" -c user.name=berth -c user.email=berth@localhost commit -q --allow-empty -m release
+for t in v0.2.0 v0.9.0 v0.10.0 v0.10.1 v1.0.0-rc.1; do git -C "$tags" tag "$t"; done
+hint=$(BERTH_ROOT=$tags GITHUB_REPOSITORY_OWNER=Example scripts/release-rollback-hint production 0.10.1 sha256:feed success)
+for want in 'gh workflow run deploy.yml -f environment=production -f version=0.10.0`' \
+    'imagetools inspect ghcr.io/example/berth:0.10.0' 'the smoke test failed' 'circuit breaker'; do
+    grep -qF -- "$want" <<<"$hint" || { printf '%s\n' "$hint"; fail "release-rollback-hint 0.10.1: no '$want'"; }
+done
+hint=$(BERTH_ROOT=$tags scripts/release-rollback-hint staging 0.2.0)
+grep -q 'There is no release before 0.2.0' <<<"$hint" || { printf '%s\n' "$hint"; fail "release-rollback-hint 0.2.0"; }
+ok "release-rollback-hint: 0.10.1 -> roll back to 0.10.0 (version order, not 0.9.0; rc tags ignored); none before 0.2.0"
 
 bin=$(static_binary)
 dist=$WORK/dist
