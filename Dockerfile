@@ -9,10 +9,16 @@
 # The prebuilt way needs $PREBUILT_DIR/berth (a static x86_64-unknown-linux-musl
 # binary) and $PREBUILT_DIR/ca-certificates.crt in the build context; scripts/e2e
 # prepares both. `--format docker` with Podman, or HEALTHCHECK is dropped.
-# Both ways end in the same final stage.
+#
+# Multi-arch (the release workflow): one static binary per platform, built outside,
+# under $PREBUILT_DIR/$TARGETARCH/ (scripts/release-dist lays them out):
+#   docker buildx build --platform linux/amd64,linux/arm64 \
+#     --build-arg BINARY_FROM=prebuilt-multiarch --build-arg PREBUILT_DIR=target/prebuilt .
+# All ways end in the same final stage.
 
 ARG RUST_IMAGE=docker.io/library/rust:1.95-slim-bookworm
-# "build" (compile in the image) or "prebuilt" (package $PREBUILT_DIR/berth).
+# "build" (compile in the image), "prebuilt" (package $PREBUILT_DIR/berth) or
+# "prebuilt-multiarch" (package $PREBUILT_DIR/$TARGETARCH/berth).
 ARG BINARY_FROM=build
 
 # ---- toolchain: musl target, C compiler and make (bundled SQLite, jemalloc), cargo-chef ----
@@ -49,6 +55,12 @@ RUN cargo build --profile image --locked -p berth \
 FROM scratch AS prebuilt
 ARG PREBUILT_DIR=target/prebuilt
 COPY ${PREBUILT_DIR}/berth ${PREBUILT_DIR}/ca-certificates.crt /out/
+
+# ---- or: one binary per target platform, built outside ($PREBUILT_DIR/amd64, /arm64) ----
+FROM scratch AS prebuilt-multiarch
+ARG TARGETARCH
+ARG PREBUILT_DIR=target/prebuilt
+COPY ${PREBUILT_DIR}/${TARGETARCH}/berth ${PREBUILT_DIR}/${TARGETARCH}/ca-certificates.crt /out/
 
 # ---- the chosen source of /out ----
 # hadolint ignore=DL3006
