@@ -104,10 +104,18 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 
 /// Parses `bytes` as a `T` by the module's rules.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Problem::bad_request(
-            "the body is empty; expected a JSON object",
-        ));
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => {
+            return Err(Problem::bad_request(
+                "the body is empty; expected a JSON object",
+            ));
+        }
+        // A derived struct would also take an array of its fields, in order: the body
+        // must be an object, whose members are named.
+        Some(b) if *b != b'{' => {
+            return Err(Problem::bad_request("the body must be a JSON object"));
+        }
+        Some(_) => {}
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(refusal)?;
@@ -250,7 +258,7 @@ mod tests {
 
     #[test]
     fn bodies_that_are_no_object_are_400_without_type_names() {
-        for body in ["", "  ", "[]", "5", "\"x\"", "{", "{\"id\":\"a\"} x", "nul"] {
+        for body in ["", "  ", "[]", "[\"a\"]", "[\"a\", 1]", "5", "\"x\"", "{", "{\"id\":\"a\"} x", "nul"] {
             let p = refused(body);
             assert_eq!(p.status, 400, "{body:?}");
             assert!(!p.detail.unwrap().contains("Body"), "{body:?}");

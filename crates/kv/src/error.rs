@@ -11,9 +11,6 @@ use crate::store::StoreError;
 /// What went wrong with a request.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The body is not a JSON object (400).
-    #[error("the body is not a JSON object with string fields \"id\" and \"data\": {0}")]
-    NotJson(String),
     /// A field is missing or has a wrong value (422).
     #[error("{detail}")]
     Invalid {
@@ -44,7 +41,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let problem = match &self {
-            Self::NotJson(_) => Problem::bad_request(self.to_string()),
             Self::Invalid { field, detail } => Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
                 .with_detail(detail.clone())
                 .with("field", *field),

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::{
     Json,
-    body::Bytes,
     extract::{Path, State},
     http::{HeaderValue, StatusCode, header},
     middleware,
@@ -14,6 +13,7 @@ use axum::{
 use kit::{
     Problem,
     auth::{BearerScheme, Tokens},
+    json::JsonBody,
     prelude::{OpenApiRouter, routes},
 };
 use serde::{Deserialize, Serialize};
@@ -62,17 +62,6 @@ pub fn router(state: AppState, tokens: Tokens) -> OpenApiRouter {
         .merge(writes)
         .with_state(state)
         .routes(routes!(prom_metrics))
-}
-
-/// Body of `POST /set`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SetBody {
-    /// The key: 1 to 512 bytes.
-    #[schema(example = "one")]
-    pub id: String,
-    /// The value (at most `--kv-max-data` bytes, 1 MiB by default).
-    #[schema(example = "one")]
-    pub data: String,
 }
 
 /// Answer of `POST /set`.
@@ -130,7 +119,7 @@ impl Serialize for Entry {
     post,
     path = "/set",
     tag = "kv",
-    request_body = SetBody,
+    request_body = SetRequest,
     security((), ("bearer" = [])),
     responses(
         (status = 201, description = "Stored; the id was new", body = Status, example = json!({"status": "ok"})),
@@ -138,18 +127,23 @@ impl Serialize for Entry {
          example = json!({"status": "ok"})),
         (status = 400, description = "The body is not a JSON object", body = Problem,
          content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `application/json`", body = Problem,
+         content_type = "application/problem+json"),
         (status = 401, description = "API tokens are configured and none was given", body = Problem,
          content_type = "application/problem+json"),
         (status = 413, description = "`data` (or the body) is too large", body = Problem,
          content_type = "application/problem+json"),
-        (status = 422, description = "`id` or `data` missing, not a string, or `id` empty or over 512 bytes",
+        (status = 422, description = "`id` or `data` missing, repeated or not a string, another member given, or `id` empty or over 512 bytes (`field` names it)",
          body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The store is unavailable; nothing was stored", body = Problem,
          content_type = "application/problem+json"),
     )
 )]
-async fn set(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Status>)> {
-    let request = SetRequest::parse(&body, state.max_data)?;
+async fn set(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<SetRequest>,
+) -> Result<(StatusCode, Json<Status>)> {
+    request.check(state.max_data)?;
     let outcome = state.store.set(&request.id, &request.data).await?;
     let (status, label) = match outcome {
         SetOutcome::Created => (StatusCode::CREATED, "created"),

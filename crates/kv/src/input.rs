@@ -1,44 +1,40 @@
-//! The body of `POST /set`, read and checked before anything is stored. No HTTP here
-//! beyond the bytes of the body.
+//! The body of `POST /set`, checked before anything is stored. No HTTP here: the body
+//! is read by the kit's rules ([`kit::json::JsonBody`]: 415 for a media type that is not
+//! JSON, 400 for a body that is no JSON object, 422 naming a missing, unknown, repeated
+//! or non-string member), then [`SetRequest::check`] applies kv's own.
 
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::error::{Error, Result};
 
 /// Longest id accepted, in bytes (UTF-8).
 pub const MAX_ID_BYTES: usize = 512;
 
-/// A checked `POST /set` body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The body of `POST /set`: `{"id":"...","data":"..."}`, nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SetRequest {
-    /// The key: 1 to [`MAX_ID_BYTES`] bytes.
+    /// The key: 1 to 512 bytes (UTF-8).
+    #[schema(example = "one", min_length = 1, max_length = 512)]
     pub id: String,
-    /// The value: at most the configured limit.
+    /// The value: at most `--kv-max-data` bytes (1 MiB by default; 413 past it).
+    #[schema(example = "one")]
     pub data: String,
 }
 
 impl SetRequest {
-    /// Parses a body `{"id":"...","data":"..."}` (other members are ignored), with
-    /// `data` at most `max_data` bytes.
-    pub fn parse(body: &[u8], max_data: usize) -> Result<Self> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| Error::NotJson(e.to_string()))?;
-        let Value::Object(mut object) = value else {
-            return Err(Error::NotJson(format!(
-                "expected an object, got {}",
-                kind(&value)
-            )));
-        };
-        let id = string_field(object.remove("id"), "id")?;
-        let data = string_field(object.remove("data"), "data")?;
-        check_id(&id)?;
-        if data.len() > max_data {
+    /// kv's rules: `id` 1 to [`MAX_ID_BYTES`] bytes (422), `data` at most `max_data`
+    /// bytes (413).
+    pub fn check(&self, max_data: usize) -> Result<()> {
+        check_id(&self.id)?;
+        if self.data.len() > max_data {
             return Err(Error::TooLarge {
-                size: data.len(),
+                size: self.data.len(),
                 limit: max_data,
             });
         }
-        Ok(Self { id, data })
+        Ok(())
     }
 }
 
@@ -62,53 +58,24 @@ pub fn check_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-fn string_field(value: Option<Value>, field: &'static str) -> Result<String> {
-    match value {
-        Some(Value::String(s)) => Ok(s),
-        None => Err(Error::Invalid {
-            field,
-            detail: format!("{field} is required"),
-        }),
-        Some(other) => Err(Error::Invalid {
-            field,
-            detail: format!("{field} must be a string, got {}", kind(&other)),
-        }),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn status(body: &str) -> u16 {
-        match SetRequest::parse(body.as_bytes(), 8) {
-            Ok(_) => 200,
-            Err(Error::NotJson(_)) => 400,
-            Err(Error::Invalid { .. }) => 422,
-            Err(Error::TooLarge { .. }) => 413,
-            Err(e) => panic!("{e}"),
+        match kit::json::parse::<SetRequest>(body.as_bytes()) {
+            Err(problem) => problem.status,
+            Ok(request) => match request.check(8) {
+                Ok(()) => 200,
+                Err(Error::Invalid { .. }) => 422,
+                Err(Error::TooLarge { .. }) => 413,
+                Err(e) => panic!("{e}"),
+            },
         }
     }
 
     #[test]
-    fn accepts_strings_and_ignores_other_members() {
-        let r = SetRequest::parse(br#"{"id":"a","data":"","x":1}"#, 8).unwrap();
-        assert_eq!((r.id.as_str(), r.data.as_str()), ("a", ""));
-    }
-
-    #[test]
-    fn rejects_what_is_not_a_pair_of_strings() {
+    fn takes_a_pair_of_strings_and_nothing_else() {
         for (body, want) in [
             ("", 400),
             ("nope", 400),
@@ -119,6 +86,8 @@ mod tests {
             (r#"{"id":1,"data":"a"}"#, 422),
             (r#"{"id":"a","data":null}"#, 422),
             (r#"{"id":"","data":"a"}"#, 422),
+            (r#"{"id":"a","data":"","x":1}"#, 422),
+            (r#"{"id":"a","id":"b","data":"x"}"#, 422),
             (r#"{"id":"a","data":"123456789"}"#, 413),
             (r#"{"id":"a","data":"12345678"}"#, 200),
         ] {

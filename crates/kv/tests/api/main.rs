@@ -157,7 +157,14 @@ async fn bad_input_is_4xx_problem_json_and_stores_nothing(backend: Backend) {
         (br#"{"data":"x"}"#.to_vec(), 422, Some("id")),
         (br#"{"id":"bad1"}"#.to_vec(), 422, Some("data")),
         (br#"{"id":1,"data":"x"}"#.to_vec(), 422, Some("id")),
-        (br#"{"id":"bad1","data":1e400}"#.to_vec(), 400, None),
+        (br#"{"id":"bad1","data":1e400}"#.to_vec(), 422, Some("data")),
+        // The kit's JSON rules: a repeated member, another member, a wrong media type.
+        (
+            br#"{"id":"bad1","id":"bad2","data":"x"}"#.to_vec(),
+            422,
+            Some("id"),
+        ),
+        (br#"{"id":"bad1","data":"x","extra":1}"#.to_vec(), 422, Some("extra")),
         (
             br#"{"id":"bad1","data":123456789012345678901234567890}"#.to_vec(),
             422,
@@ -193,7 +200,17 @@ async fn bad_input_is_4xx_problem_json_and_stores_nothing(backend: Backend) {
             assert_eq!(problem["field"], field, "{what}: {problem}");
         }
     }
+    let r = app
+        .client
+        .post(app.url("/set"))
+        .header("content-type", "text/plain")
+        .body(r#"{"id":"bad1","data":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&r, 415, "text/plain");
     assert_eq!(app.data("bad1").await, None, "nothing was stored");
+    assert_eq!(app.data("bad2").await, None, "nothing was stored");
     assert_eq!(app.data("").await, None);
     // Wrong method on a kv route: 405 problem+json.
     assert_problem(&app.get("/set").await, 405, "GET /set");
