@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod download;
+
 use std::{collections::HashSet, fmt::Write as _, sync::Arc};
 
 use helpers::{
@@ -210,7 +212,7 @@ conformance!(bad_input_is_400_naming_the_parameter, |kind| async move {
 });
 
 conformance!(real_dump_matches_a_plain_aggregation, |kind| async move {
-    let Some(path) = real_dump() else { return };
+    let path = real_dump();
     let app = spawn_app(kind).await;
     let stats = rates::load::load_file(app.store.as_ref(), &path, false, &Arc::default())
         .await
@@ -406,7 +408,7 @@ async fn cached_answers_follow_every_writer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_dump_gives_identical_answers_on_both_backends() {
-    let Some(path) = real_dump() else { return };
+    let path = real_dump();
     let mut apps = Vec::new();
     for kind in [Kind::Sqlite, Kind::Postgres] {
         let app = spawn_app(kind).await;
@@ -632,14 +634,12 @@ conformance!(
         assert!(err.to_string().contains("not terminated"), "{err}");
         assert!(app.store.is_empty().await.unwrap(), "nothing half loaded");
 
-        // The real dump cut mid-line and mid-block, when present.
-        if let Some(path) = real_dump() {
-            let bytes = std::fs::read(&path).unwrap();
-            let cut = String::from_utf8_lossy(&bytes[..bytes.len() / 2]).into_owned();
-            let err = load_text(app.store.as_ref(), &cut).await.unwrap_err();
-            assert!(err.to_string().starts_with("line "), "{err}");
-            assert!(app.store.is_empty().await.unwrap());
-        }
+        // The real dump cut mid-line and mid-block.
+        let bytes = std::fs::read(real_dump()).unwrap();
+        let cut = String::from_utf8_lossy(&bytes[..bytes.len() / 2]).into_owned();
+        let err = load_text(app.store.as_ref(), &cut).await.unwrap_err();
+        assert!(err.to_string().starts_with("line "), "{err}");
+        assert!(app.store.is_empty().await.unwrap());
 
         // Over existing data, a failed --replace keeps the old data whole.
         load_text(app.store.as_ref(), &full).await.unwrap();
@@ -756,7 +756,7 @@ conformance!(load_command_needs_replace_over_data, |kind| async move {
     let common = db.common();
     let config = Config::for_tests();
     let load = |replace| rates::cli::Command::Load {
-        file: file.clone(),
+        dump: Some(file.clone()),
         replace,
     };
     load(false).run(&common, &config).await.expect("first load");
@@ -781,10 +781,11 @@ conformance!(load_command_needs_replace_over_data, |kind| async move {
         "{total}: replaced, not doubled"
     );
     let missing = rates::cli::Command::Load {
-        file: app.db.dir.path().join("missing.sql"),
+        dump: Some(app.db.dir.path().join("missing.sql")),
         replace: false,
     };
-    assert!(missing.run(&common, &config).await.is_err());
+    let err = missing.run(&common, &config).await.unwrap_err();
+    assert!(format!("{err:#}").contains("missing.sql"), "{err:#}");
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
