@@ -248,26 +248,3 @@ pub fn app(
 ) -> axum::Router {
     kit::http::app(build(store, config, tokens), http)
 }
-
-/// The real `rates.sql`, which the tests read: `RATES_SQL`, else
-/// `../shared/data/rates.sql` beside the repository. Missing, it fails the test that
-/// asked, saying where it was expected.
-#[cfg(test)]
-pub(crate) fn real_dump() -> Vec<u8> {
-    let path = std::env::var_os("RATES_SQL").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/data/rates.sql"
-            ))
-        },
-        PathBuf::from,
-    );
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "the real dump is expected at {} (`../shared/data/rates.sql` beside the \
-             repository, or the file RATES_SQL names): {e}",
-            path.display()
-        )
-    })
-}

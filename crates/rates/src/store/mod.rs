@@ -133,6 +133,26 @@ pub trait LoadTx: Send {
     async fn commit(self: Box<Self>) -> Result<(), sqlx::Error>;
 }
 
+/// The rows of [`RATES_SQL`] or [`PG_RATES_SQL`] (`day`, `count`, `total`), as day
+/// totals.
+pub(crate) fn day_totals<R>(rows: &[R]) -> Result<Vec<DayTotal>, sqlx::Error>
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    for<'r> chrono::NaiveDate: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    rows.iter()
+        .map(|r| {
+            Ok(DayTotal {
+                day: r.try_get("day")?,
+                count: r.try_get("count")?,
+                sum: r.try_get("total")?,
+            })
+        })
+        .collect()
+}
+
 /// Checks that every row names ports among `known` ([`PORT_CODES_SQL`]); the first
 /// that does not is [`Error::BadRow`] (1-based row, field, code).
 pub(crate) fn check_ports(rows: &[Price], known: Vec<String>) -> Result<(), Error> {

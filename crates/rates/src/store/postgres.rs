@@ -9,7 +9,7 @@
 //! costs a round trip per query, a third of the requests/s that PostgreSQL can
 //! answer). A connection that died meanwhile (a restarted server, a terminated
 //! backend) fails its query with an I/O error; reads are idempotent, so such a query
-//! is run again on another connection ([`PgStore::read`]), as many times as the pool
+//! is run again on another connection (`PgStore::read`), as many times as the pool
 //! may hold dead ones.
 //!
 //! Answers are cached and forgotten on every change to the tables: see
@@ -20,13 +20,13 @@ use std::{str::FromStr, sync::Arc};
 use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::{
-    PgConnection, Postgres, Row, Transaction,
+    PgConnection, Postgres, Transaction,
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
 };
 
 use super::{
     Backend, EMPTY_SQL, KNOWN_SQL, LoadTx, PG_RATES_SQL, PORT_CODES_SQL, Store, answers::Listened,
-    check_ports,
+    check_ports, day_totals,
 };
 use crate::{
     Error,
@@ -88,15 +88,7 @@ impl PgStore {
                     .await
             })
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DayTotal {
-                    day: r.try_get("day")?,
-                    count: r.try_get("count")?,
-                    sum: r.try_get("total")?,
-                })
-            })
-            .collect()
+        day_totals(&rows)
     }
 
     /// Runs the read `query` on the query pool; when its connection turns out to be

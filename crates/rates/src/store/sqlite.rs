@@ -17,7 +17,10 @@ use sqlx::{
     },
 };
 
-use super::{Backend, EMPTY_SQL, KNOWN_SQL, LoadTx, PORT_CODES_SQL, RATES_SQL, Store, check_ports};
+use super::{
+    Backend, EMPTY_SQL, KNOWN_SQL, LoadTx, PORT_CODES_SQL, RATES_SQL, Store, check_ports,
+    day_totals,
+};
 use crate::{
     Error,
     domain::{DayTotal, Lookup, Port, Price, Region},
@@ -119,15 +122,7 @@ impl Store for SqliteStore {
             .bind(lookup.date_to)
             .fetch_all(&self.read)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DayTotal {
-                    day: r.try_get("day")?,
-                    count: r.try_get("count")?,
-                    sum: r.try_get("total")?,
-                })
-            })
-            .collect()
+        day_totals(&rows)
     }
 
     async fn is_known(&self, code: &str) -> Result<bool, sqlx::Error> {

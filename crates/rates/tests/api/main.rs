@@ -4,6 +4,7 @@
 mod helpers;
 
 mod download;
+mod dump;
 
 use std::{collections::HashSet, fmt::Write as _, sync::Arc};
 
@@ -51,6 +52,17 @@ fn price_rows(n: usize, orig: &str, dest: &str, day: &str) -> Vec<Value> {
     (0..n)
         .map(|i| json!({"orig_code": orig, "dest_code": dest, "day": day, "price": 1000 + i % 7}))
         .collect()
+}
+
+/// `POST /prices` of `rows` as JSON, which must be refused (422) naming `row` and
+/// `field`; returns the problem.
+async fn refused(app: &helpers::TestApp, rows: &[Value], row: u64, field: &str) -> Value {
+    let (status, body) = app
+        .ingest("application/json", serde_json::to_vec(rows).unwrap())
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!((&body["row"], &body["field"]), (&json!(row), &json!(field)));
+    body
 }
 
 async fn count_on(app: &helpers::TestApp, orig: &str, dest: &str, day: &str) -> u64 {
@@ -478,34 +490,17 @@ conformance!(ingest_rejections_store_nothing, |kind| async move {
 
     let mut bad = price_rows(3, "AAAAA", "EEEEE", "2021-01-07");
     bad[2]["price"] = json!(12.5);
-    let (status, body) = app
-        .ingest("application/json", serde_json::to_vec(&bad).unwrap())
-        .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(
-        (body["row"].clone(), body["field"].clone()),
-        (json!(3), json!("price"))
-    );
+    refused(&app, &bad, 3, "price").await;
 
     let mut unknown = price_rows(3, "AAAAA", "EEEEE", "2021-01-07");
     unknown[1]["dest_code"] = json!("ZZZZZ");
-    let (status, body) = app
-        .ingest("application/json", serde_json::to_vec(&unknown).unwrap())
-        .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(
-        (body["row"].clone(), body["field"].clone()),
-        (json!(2), json!("dest_code"))
-    );
+    let body = refused(&app, &unknown, 2, "dest_code").await;
     assert!(body["detail"].as_str().unwrap().contains("ZZZZZ"));
 
     // A region slug is not a port: prices are per port.
     let mut region = price_rows(1, "AAAAA", "EEEEE", "2021-01-07");
     region[0]["orig_code"] = json!("world");
-    let (status, body) = app
-        .ingest("application/json", serde_json::to_vec(&region).unwrap())
-        .await;
-    assert_eq!((status, body["field"].clone()), (422, json!("orig_code")));
+    refused(&app, &region, 1, "orig_code").await;
 
     let (status, body) = app
         .ingest(
@@ -553,14 +548,7 @@ conformance!(
         let app = tree_app(kind, Config::for_tests()).await;
         let mut rows = price_rows(50_000, "AAAAA", "EEEEE", "2021-01-08");
         rows[49_999]["orig_code"] = json!("NOSUCHPORT");
-        let (status, body) = app
-            .ingest("application/json", serde_json::to_vec(&rows).unwrap())
-            .await;
-        assert_eq!(status, 422, "{body}");
-        assert_eq!(
-            (body["row"].clone(), body["field"].clone()),
-            (json!(50_000), json!("orig_code"))
-        );
+        refused(&app, &rows, 50_000, "orig_code").await;
         assert_eq!(count_on(&app, "AAAAA", "EEEEE", "2021-01-08").await, 0);
 
         let mut csv = String::new();
