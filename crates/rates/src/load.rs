@@ -123,17 +123,7 @@ pub async fn load_file(
     replace: bool,
     progress: &Arc<Progress>,
 ) -> Result<LoadStats, LoadError> {
-    load(store, &Source::parse(path.as_os_str())?, replace, progress).await
-}
-
-/// Loads the dump at `source`, a file or a URL (see the module docs).
-pub async fn load(
-    store: &dyn Store,
-    source: &Source,
-    replace: bool,
-    progress: &Arc<Progress>,
-) -> Result<LoadStats, LoadError> {
-    let dump = source.open().await?;
+    let dump = Source::parse(path.as_os_str())?.open().await?;
     load_reader(store, dump.reader, replace, progress).await
 }
 

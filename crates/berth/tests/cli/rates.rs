@@ -157,13 +157,7 @@ async fn a_bad_dump_fails_at_once_without_retrying() {
 /// 127.0.0.1, over HTTPS with `tls`, else plain HTTP; stops when dropped.
 struct DumpServer {
     base: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for DumpServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: tokio_util::task::AbortOnDropHandle<()>,
 }
 
 impl DumpServer {
@@ -189,7 +183,10 @@ impl DumpServer {
                 }),
             ),
         };
-        Self { base, task }
+        Self {
+            base,
+            _task: tokio_util::task::AbortOnDropHandle::new(task),
+        }
     }
 }
 

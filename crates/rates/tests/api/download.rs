@@ -4,6 +4,7 @@
 use std::sync::{Arc, atomic::Ordering};
 
 use futures::StreamExt as _;
+use tokio_util::task::AbortOnDropHandle;
 
 use axum::{
     Router,
@@ -39,13 +40,7 @@ enum Answer {
 /// A server of `dump` on a free port; stops when dropped.
 struct DumpServer {
     base: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for DumpServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: AbortOnDropHandle<()>,
 }
 
 impl DumpServer {
@@ -62,7 +57,10 @@ impl DumpServer {
         let task = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
-        Self { base, task }
+        Self {
+            base,
+            _task: AbortOnDropHandle::new(task),
+        }
     }
 
     /// The dump's URL, with a query string standing for a presigned URL's signature.
@@ -103,12 +101,17 @@ fn real_dump_bytes() -> Bytes {
     Bytes::from(std::fs::read(real_dump()).unwrap())
 }
 
+/// Loads `source` as `berth rates load` does (open, then read); the result and the
+/// bytes read.
 async fn load_url(
     store: &dyn Store,
     source: &Source,
 ) -> (Result<rates::load::LoadStats, LoadError>, u64) {
     let progress = Arc::new(Progress::default());
-    let result = rates::load::load(store, source, false, &progress).await;
+    let result = match source.open().await {
+        Ok(dump) => rates::load::load_reader(store, dump.reader, false, &progress).await,
+        Err(e) => Err(e.into()),
+    };
     (result, progress.bytes.load(Ordering::Relaxed))
 }
 

@@ -342,6 +342,13 @@ async fn counter(app: &helpers::TestApp, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Runs `sql` on a connection of its own, as another writer than the app.
+async fn elsewhere(url: &str, sql: &str) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query(sql).execute(&mut conn).await.unwrap();
+}
+
 /// Asks `GET /rates` until the answer's 2021-01-01 count is `want` (a change made
 /// elsewhere reaches the cache through a notification: a few milliseconds).
 async fn until_count(app: &helpers::TestApp, orig: &str, want: u64, what: &str) {
@@ -365,8 +372,6 @@ async fn until_count(app: &helpers::TestApp, orig: &str, want: u64, what: &str) 
 /// (the listener's included), changes are still seen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_answers_follow_every_writer() {
-    use sqlx::Connection as _;
-
     let app = tree_app(Kind::Postgres, Config::for_tests()).await;
     // The cache goes live once its listener is up: ask until answers come from it.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -379,11 +384,11 @@ async fn cached_answers_follow_every_writer() {
     }
 
     let url = app.db.url.clone().expect("a PostgreSQL test");
-    let mut elsewhere = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query("INSERT INTO prices VALUES ('AAAAA', 'EEEEE', '2021-01-01', 500)")
-        .execute(&mut elsewhere)
-        .await
-        .unwrap();
+    elsewhere(
+        &url,
+        "INSERT INTO prices VALUES ('AAAAA', 'EEEEE', '2021-01-01', 500)",
+    )
+    .await;
     until_count(&app, "world", 16, "a row inserted over SQL").await;
 
     // Through the app: visible to the very next request.
@@ -400,11 +405,7 @@ async fn cached_answers_follow_every_writer() {
 
     // Every session ended, the listener's too; a change made meanwhile is seen.
     assert!(end_sessions(&app).await >= 1);
-    let mut elsewhere = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query("DELETE FROM prices WHERE orig_code = 'DDDDD'")
-        .execute(&mut elsewhere)
-        .await
-        .unwrap();
+    elsewhere(&url, "DELETE FROM prices WHERE orig_code = 'DDDDD'").await;
     until_count(&app, "world", 9, "rows deleted while the listener was down").await;
     // And the cache is back in use afterwards.
     let hits = counter(&app, "rates_answers_cache_hits_total").await;
