@@ -15,6 +15,7 @@ use crate::{
     Config,
     generate::{GenerateOptions, generate},
     load::{self, Progress},
+    source::{Source, SourceError},
 };
 
 /// The rates service's tools.
@@ -22,10 +23,13 @@ use crate::{
 pub enum Command {
     /// Load a plain-format `pg_dump` file (such as the original rates.sql) into the
     /// configured database, in one transaction: a malformed file exits non-zero naming
-    /// the line, and nothing is stored.
+    /// the line, and nothing is stored. The dump may be a file or an `http://` or
+    /// `https://` URL (a presigned S3 URL, any web server), read as it downloads.
     Load {
-        /// The dump file.
-        file: PathBuf,
+        /// The dump: a path or an http(s):// URL [default: `--rates-dump`, env
+        /// `BERTH_RATES_DUMP`].
+        #[arg(value_name = "FILE|URL")]
+        dump: Option<PathBuf>,
         /// Empty the tables first (otherwise the database must be empty).
         #[arg(long)]
         replace: bool,
@@ -81,8 +85,12 @@ impl Command {
                 .await?
                 .context("writing the dump")
             }
-            Self::Load { file, replace } => {
-                let stats = load_with_retries(common, config, &file, replace).await?;
+            Self::Load { dump, replace } => {
+                let location = dump.or_else(|| config.dump.clone()).context(
+                    "no dump to load: name a file or URL, or set --rates-dump (BERTH_RATES_DUMP)",
+                )?;
+                let source = Source::parse(location.as_os_str())?;
+                let stats = load_with_retries(common, config, &source, replace).await?;
                 #[allow(clippy::cast_precision_loss, reason = "a rate for people")]
                 let rate = stats.prices as f64 / stats.elapsed.as_secs_f64().max(1e-9);
                 tracing::info!(
@@ -90,8 +98,7 @@ impl Command {
                     ports = stats.ports,
                     prices = stats.prices,
                     seconds = stats.elapsed.as_secs_f64(),
-                    "loaded {}: {} regions, {} ports, {} prices in {:.2} s ({rate:.0} rows/s)",
-                    file.display(),
+                    "loaded {source}: {} regions, {} ports, {} prices in {:.2} s ({rate:.0} rows/s)",
                     stats.regions,
                     stats.ports,
                     stats.prices,
@@ -103,19 +110,27 @@ impl Command {
     }
 }
 
-/// Attempts of `berth rates load` when the database cannot be reached.
+/// Attempts of `berth rates load` when the database or the dump's server cannot be
+/// reached.
 const LOAD_ATTEMPTS: u32 = 5;
 
-/// Opens the store and loads `file`, trying again (up to [`LOAD_ATTEMPTS`] times, with
-/// a doubling pause) when the failure is one of reaching the database: a name that does
-/// not resolve yet, a refused or dropped connection, a pool timeout. A one-shot loader
-/// in a stack that is still starting (compose, a Kubernetes job) meets exactly these.
-/// A failed attempt rolled its transaction back, so trying again is safe; a bad dump or
-/// a refused row fails at once.
+/// Opens the dump and the store and loads, trying again (up to [`LOAD_ATTEMPTS`] times,
+/// with a doubling pause) when the failure is one of reaching the database: a name that
+/// does not resolve yet, a refused or dropped connection, a pool timeout. A one-shot
+/// loader in a stack that is still starting (compose, a Kubernetes job) meets exactly
+/// these. A failed attempt rolled its transaction back, so trying again is safe; a bad
+/// dump or a refused row fails at once.
+///
+/// A URL is requested again only when the request failed before any of the dump was
+/// read and may succeed later ([`SourceError::is_transient`]: no connection, a timeout,
+/// 5xx or 429). A 4xx is final: a URL, presigned or not, is the same URL the next time.
+/// A download that breaks off midway fails the load (nothing stored) without another
+/// attempt, which would start it over from the first byte: that is left to whoever
+/// runs the loader (a job's own retry policy).
 async fn load_with_retries(
     common: &Common,
     config: &Config,
-    file: &std::path::Path,
+    source: &Source,
     replace: bool,
 ) -> anyhow::Result<load::LoadStats> {
     // A loader answers no queries: no answers cache, no listening session.
@@ -126,22 +141,23 @@ async fn load_with_retries(
     let mut pause = Duration::from_millis(500);
     for attempt in 1.. {
         let result = async {
+            let dump = source.open().await?;
             let store = crate::store::open(config, common).await?;
-            let size = std::fs::metadata(file).map_or(0, |m| m.len());
             let progress = Arc::new(Progress::default());
-            let display = tokio::spawn(show_progress(Arc::clone(&progress), size));
-            let result = load::load_file(store.as_ref(), file, replace, &progress).await;
+            let display = tokio::spawn(show_progress(Arc::clone(&progress), dump.size));
+            let result = load::load_reader(store.as_ref(), dump.reader, replace, &progress).await;
             display.abort();
             let _ = display.await;
-            result.with_context(|| format!("loading {}", file.display()))
+            Ok::<_, anyhow::Error>(result?)
         }
-        .await;
+        .await
+        .with_context(|| format!("loading {source}"));
         match result {
-            Err(e) if attempt < LOAD_ATTEMPTS && unreachable_database(&e) => {
+            Err(e) if attempt < LOAD_ATTEMPTS && worth_another_attempt(&e) => {
                 tracing::warn!(
                     attempt,
                     error = %format!("{e:#}"),
-                    "the database could not be reached; trying again in {pause:?}"
+                    "the database or the dump's server could not be reached; trying again in {pause:?}"
                 );
                 tokio::time::sleep(pause).await;
                 pause *= 2;
@@ -152,20 +168,22 @@ async fn load_with_retries(
     unreachable!("the loop returns on its last attempt")
 }
 
-/// Whether an error is a failure to reach the database (worth another attempt), as
-/// opposed to a bad file, a refused row or a refused statement.
-fn unreachable_database(error: &anyhow::Error) -> bool {
+/// Whether an error is a failure to reach the database or the dump's server (worth
+/// another attempt), as opposed to a bad file, a refused row or a refused statement.
+fn worth_another_attempt(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         matches!(
             cause.downcast_ref::<sqlx::Error>(),
             Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_))
-        )
+        ) || cause
+            .downcast_ref::<SourceError>()
+            .is_some_and(SourceError::is_transient)
     })
 }
 
-/// A progress bar with rows/s on a terminal; a log line every 5 s otherwise. Runs until
-/// aborted.
-async fn show_progress(progress: Arc<Progress>, size: u64) {
+/// A progress bar with rows/s on a terminal (bytes of `size`, when known); a log line
+/// every 5 s otherwise. Runs until aborted.
+async fn show_progress(progress: Arc<Progress>, size: Option<u64>) {
     let start = Instant::now();
     let rate = |rows: u64| {
         #[allow(clippy::cast_precision_loss, reason = "a rate for people")]
@@ -173,12 +191,15 @@ async fn show_progress(progress: Arc<Progress>, size: u64) {
         r
     };
     if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(size);
+        let bar = indicatif::ProgressBar::new(size.unwrap_or(0));
+        let template = if size.is_some() {
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}"
+        } else {
+            "{spinner} [{elapsed_precise}] {bytes} {msg}"
+        };
         bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         let _finish = FinishOnDrop(bar.clone());
         loop {

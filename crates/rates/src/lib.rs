@@ -27,14 +27,18 @@
 //! - [`error`]: [`Error`], every failure a request can meet, as problem+json.
 //! - [`store`]: the [`store::Store`] trait and its backends ([`store::sqlite`],
 //!   [`store::postgres`]), migrations in `migrations/<backend>/`.
-//! - [`dump`]: a streaming, line-numbered parser of plain-format `pg_dump` files.
+//! - [`dump`]: a streaming, line-numbered reader of plain-format `pg_dump` files.
+//! - [`copy_text`]: the `COPY` text format's escaping, shared by the reader, the
+//!   generator and the PostgreSQL store.
 //! - [`generate`]: a deterministic generator of synthetic dumps.
+//! - [`source`]: where a dump is read from: a file, or an `http(s)://` URL, streamed.
 //! - [`load`]: a dump into a store, in one transaction, with progress.
 //! - [`cli`]: `berth rates load` and `berth rates generate`.
 //! - [`Config`], [`service`], [`app`]: settings, the service for the kit, the full
 //!   application for tests.
 
 pub mod cli;
+pub mod copy_text;
 pub mod domain;
 pub mod dump;
 pub mod error;
@@ -42,6 +46,7 @@ pub mod generate;
 pub mod http;
 pub mod ingest;
 pub mod load;
+pub mod source;
 pub mod store;
 
 use std::{path::PathBuf, sync::Arc};
@@ -222,19 +227,4 @@ pub fn app(
     http: &kit::http::HttpConfig,
 ) -> axum::Router {
     kit::http::app(build(store, config, tokens), http)
-}
-
-/// Where the tests find the real `rates.sql`: `RATES_SQL`, else `shared/data/rates.sql`
-/// beside the repository.
-#[cfg(test)]
-pub(crate) fn real_dump_path() -> PathBuf {
-    std::env::var_os("RATES_SQL").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/data/rates.sql"
-            ))
-        },
-        PathBuf::from,
-    )
 }

@@ -1,6 +1,7 @@
 //! Loading a plain-format `pg_dump` file into a store, in one transaction.
 //!
-//! A blocking thread reads the file with [`crate::dump::DumpReader`], checks every row
+//! The dump is a file or a download ([`crate::source`]); either way a blocking thread
+//! reads it with [`crate::dump::DumpReader`], checks every row
 //! (non-null fields, `YYYY-MM-DD` days, integer prices, unique keys, every reference
 //! defined somewhere in the file) and hands batches to the database through a bounded
 //! channel. The first problem stops everything with its line number, and the
@@ -35,6 +36,7 @@ use crate::{
     domain::{Port, Price, Region, parse_day},
     dump::{DumpError, DumpReader, Event},
     generate::{GenerateOptions, generate},
+    source::{Source, SourceError},
     store::Store,
 };
 
@@ -48,16 +50,11 @@ pub const SORT_ROWS: usize = 1_000_000;
 /// Why a load failed. Nothing was stored.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The file cannot be opened.
-    #[error("cannot read {path}: {source}")]
-    Open {
-        /// The file.
-        path: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not a well-formed dump (the message starts with `line N:`).
+    /// The file cannot be opened, or the download cannot start.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The file is not a well-formed dump (the message starts with `line N:`), or its
+    /// reading broke off (a download cut short: [`DumpError::Io`]).
     #[error(transparent)]
     Dump(#[from] DumpError),
     /// A row or statement is well-formed but not valid rates data.
@@ -118,18 +115,16 @@ enum Batch {
     Prices(Vec<Price>),
 }
 
-/// Loads the dump at `path` (see the module docs).
+/// Loads the dump at `path`, which may also be an `http(s)://` URL written as a path
+/// (as `--rates-dump` is given): see [`Source::parse`] and the module docs.
 pub async fn load_file(
     store: &dyn Store,
     path: &Path,
     replace: bool,
     progress: &Arc<Progress>,
 ) -> Result<LoadStats, LoadError> {
-    let file = std::fs::File::open(path).map_err(|source| LoadError::Open {
-        path: path.display().to_string(),
-        source,
-    })?;
-    load_reader(store, file, replace, progress).await
+    let dump = Source::parse(path.as_os_str())?.open().await?;
+    load_reader(store, dump.reader, replace, progress).await
 }
 
 /// Loads the generated sample dataset: `prices` prices over January 2021, seed 1.
@@ -191,7 +186,7 @@ pub async fn load_reader<R: Read + Send + 'static>(
     let parsed = parser
         .await
         .map_err(|e| std::io::Error::other(format!("the dump reader failed: {e}")))
-        .map_err(|e| LoadError::Dump(DumpError::Io { line: 0, source: e }))?;
+        .map_err(|cause| LoadError::Dump(DumpError::Io { line: 0, cause }))?;
     let tx = stored?;
     let counts = parsed?;
     if counts.regions + counts.ports + counts.prices == 0 && !counts.saw_copy {
@@ -412,7 +407,7 @@ fn parse<R: BufRead>(reader: R, sender: &mpsc::Sender<Batch>) -> Result<Counts, 
                     return Ok(counts);
                 }
             }
-            _ => {}
+            Event::Other { .. } => {}
         }
     }
     check.finish()?;

@@ -75,6 +75,13 @@ GROUP BY day"
 pub const KNOWN_SQL: &str = "SELECT EXISTS (SELECT 1 FROM ports WHERE code = $1) \
                              OR EXISTS (SELECT 1 FROM regions WHERE slug = $1)";
 
+/// Whether `regions`, `ports` and `prices` are all empty.
+pub const EMPTY_SQL: &str = "SELECT NOT (EXISTS (SELECT 1 FROM prices) \
+                             OR EXISTS (SELECT 1 FROM ports) OR EXISTS (SELECT 1 FROM regions))";
+
+/// Every port code (what an ingest checks its rows against).
+pub const PORT_CODES_SQL: &str = "SELECT code FROM ports";
+
 /// Which backend a store is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -126,20 +133,39 @@ pub trait LoadTx: Send {
     async fn commit(self: Box<Self>) -> Result<(), sqlx::Error>;
 }
 
-/// Finds the first row naming a port not in `known` (1-based row, field, code).
-pub(crate) fn first_unknown_port(
-    rows: &[Price],
-    known: &std::collections::HashSet<String>,
-) -> Option<Error> {
-    rows.iter().enumerate().find_map(|(i, p)| {
+/// The rows of [`RATES_SQL`] or [`PG_RATES_SQL`] (`day`, `count`, `total`), as day
+/// totals.
+pub(crate) fn day_totals<R>(rows: &[R]) -> Result<Vec<DayTotal>, sqlx::Error>
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    for<'r> chrono::NaiveDate: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    rows.iter()
+        .map(|r| {
+            Ok(DayTotal {
+                day: r.try_get("day")?,
+                count: r.try_get("count")?,
+                sum: r.try_get("total")?,
+            })
+        })
+        .collect()
+}
+
+/// Checks that every row names ports among `known` ([`PORT_CODES_SQL`]); the first
+/// that does not is [`Error::BadRow`] (1-based row, field, code).
+pub(crate) fn check_ports(rows: &[Price], known: Vec<String>) -> Result<(), Error> {
+    let known: std::collections::HashSet<String> = known.into_iter().collect();
+    for (i, p) in rows.iter().enumerate() {
         if !known.contains(&p.orig_code) {
-            Some(Error::unknown_port(i + 1, "orig_code", &p.orig_code))
-        } else if !known.contains(&p.dest_code) {
-            Some(Error::unknown_port(i + 1, "dest_code", &p.dest_code))
-        } else {
-            None
+            return Err(Error::unknown_port(i + 1, "orig_code", &p.orig_code));
         }
-    })
+        if !known.contains(&p.dest_code) {
+            return Err(Error::unknown_port(i + 1, "dest_code", &p.dest_code));
+        }
+    }
+    Ok(())
 }
 
 /// Opens the store the settings name — PostgreSQL when the service's own or the

@@ -9,28 +9,29 @@
 //! costs a round trip per query, a third of the requests/s that PostgreSQL can
 //! answer). A connection that died meanwhile (a restarted server, a terminated
 //! backend) fails its query with an I/O error; reads are idempotent, so such a query
-//! is run again on another connection ([`PgStore::read`]), as many times as the pool
+//! is run again on another connection (`PgStore::read`), as many times as the pool
 //! may hold dead ones.
 //!
 //! Answers are cached and forgotten on every change to the tables: see
 //! [`super::answers`].
 
-use std::{collections::HashSet, str::FromStr, sync::Arc};
+use std::{str::FromStr, sync::Arc};
 
 use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::{
-    PgConnection, Postgres, Row, Transaction,
+    PgConnection, Postgres, Transaction,
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
 };
 
 use super::{
-    Backend, KNOWN_SQL, LoadTx, PG_RATES_SQL, Store, answers::Listened, first_unknown_port,
+    Backend, EMPTY_SQL, KNOWN_SQL, LoadTx, PG_RATES_SQL, PORT_CODES_SQL, Store, answers::Listened,
+    check_ports, day_totals,
 };
 use crate::{
     Error,
+    copy_text::push_fields,
     domain::{DayTotal, Lookup, Port, Price, Region},
-    dump::escape_copy_field_into,
 };
 
 /// PostgreSQL behind [`Store`].
@@ -87,15 +88,7 @@ impl PgStore {
                     .await
             })
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DayTotal {
-                    day: r.try_get("day")?,
-                    count: r.try_get("count")?,
-                    sum: r.try_get("total")?,
-                })
-            })
-            .collect()
+        day_totals(&rows)
     }
 
     /// Runs the read `query` on the query pool; when its connection turns out to be
@@ -131,7 +124,7 @@ fn broken_connection(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Appends `rows` to `buf` in `COPY` text format (tab-separated, escaped, one per line).
+/// `rows` in `COPY` text format (tab-separated, escaped, one per line).
 fn copy_text<T>(rows: &[T], mut fields: impl FnMut(&T, &mut String)) -> String {
     let mut buf = String::with_capacity(rows.len() * 40);
     for row in rows {
@@ -145,9 +138,7 @@ fn price_line(p: &Price, buf: &mut String) {
     use std::fmt::Write as _;
 
     use chrono::Datelike as _;
-    escape_copy_field_into(buf, Some(&p.orig_code));
-    buf.push('\t');
-    escape_copy_field_into(buf, Some(&p.dest_code));
+    push_fields(buf, &[Some(&p.orig_code), Some(&p.dest_code)]);
     // Not `day.format(...)`: chrono interprets its format string for every row, a
     // tenth of a load's time on the Rust side.
     let _ = write!(
@@ -191,12 +182,7 @@ async fn simple(conn: &mut PgConnection, sql: &'static str) -> Result<(), sqlx::
 }
 
 async fn tables_empty(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT NOT (EXISTS (SELECT 1 FROM prices) OR EXISTS (SELECT 1 FROM ports) \
-         OR EXISTS (SELECT 1 FROM regions))",
-    )
-    .fetch_one(conn)
-    .await
+    sqlx::query_scalar(EMPTY_SQL).fetch_one(conn).await
 }
 
 #[async_trait]
@@ -247,14 +233,10 @@ impl Store for PgStore {
 
     async fn ingest(&self, rows: &[Price]) -> Result<u64, Error> {
         let mut tx = self.write.begin().await?;
-        let known: HashSet<String> = sqlx::query_scalar("SELECT code FROM ports")
+        let known = sqlx::query_scalar(PORT_CODES_SQL)
             .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-        if let Some(err) = first_unknown_port(rows, &known) {
-            return Err(err);
-        }
+            .await?;
+        check_ports(rows, known)?;
         copy_prices(&mut tx, rows).await?;
         tx.commit().await?;
         // This process's clients read their own writes at once; other replicas
@@ -303,11 +285,10 @@ impl LoadTx for PgLoad {
 
     async fn regions(&mut self, rows: &[Region]) -> Result<(), sqlx::Error> {
         let data = copy_text(rows, |r, buf| {
-            escape_copy_field_into(buf, Some(&r.slug));
-            buf.push('\t');
-            escape_copy_field_into(buf, Some(&r.name));
-            buf.push('\t');
-            escape_copy_field_into(buf, r.parent_slug.as_deref());
+            push_fields(
+                buf,
+                &[Some(&r.slug), Some(&r.name), r.parent_slug.as_deref()],
+            );
         });
         copy_in(
             &mut self.tx,
@@ -319,11 +300,7 @@ impl LoadTx for PgLoad {
 
     async fn ports(&mut self, rows: &[Port]) -> Result<(), sqlx::Error> {
         let data = copy_text(rows, |p, buf| {
-            escape_copy_field_into(buf, Some(&p.code));
-            buf.push('\t');
-            escape_copy_field_into(buf, Some(&p.name));
-            buf.push('\t');
-            escape_copy_field_into(buf, Some(&p.parent_slug));
+            push_fields(buf, &[Some(&p.code), Some(&p.name), Some(&p.parent_slug)]);
         });
         copy_in(
             &mut self.tx,

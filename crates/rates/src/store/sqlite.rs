@@ -4,15 +4,20 @@
 //! connection and `BEGIN IMMEDIATE`, so writers queue instead of failing. A reader sees
 //! a batch entirely or not at all (one statement, one WAL snapshot).
 
-use std::{collections::HashSet, path::Path};
+use std::path::Path;
 
 use async_trait::async_trait;
 use sqlx::{
-    Connection, QueryBuilder, Row, Sqlite, SqliteConnection, pool::PoolConnection,
+    Connection, QueryBuilder, Row, Sqlite, SqliteConnection,
+    pool::PoolConnection,
+    query_builder::Separated,
     sqlite::SqlitePool,
 };
 
-use super::{Backend, KNOWN_SQL, LoadTx, RATES_SQL, Store, first_unknown_port};
+use super::{
+    Backend, EMPTY_SQL, KNOWN_SQL, LoadTx, PORT_CODES_SQL, RATES_SQL, Store, check_ports,
+    day_totals,
+};
 use crate::{
     Error,
     domain::{DayTotal, Lookup, Port, Price, Region},
@@ -44,54 +49,39 @@ impl SqliteStore {
     }
 }
 
-async fn insert_regions(conn: &mut SqliteConnection, rows: &[Region]) -> Result<(), sqlx::Error> {
+/// Inserts `rows` with multi-row `INSERT`s of [`BATCH`] rows each: `head` names the
+/// table and its columns, `bind` binds one row's values in their order.
+async fn insert<'r, T: Sync>(
+    conn: &mut SqliteConnection,
+    head: &'static str,
+    rows: &'r [T],
+    bind: impl Fn(&mut Separated<'_, 'r, Sqlite, &'static str>, &'r T) + Send + Sync,
+) -> Result<(), sqlx::Error> {
     for chunk in rows.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO regions (slug, name, parent_slug) ");
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(&r.slug)
-                .push_bind(&r.name)
-                .push_bind(&r.parent_slug);
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-async fn insert_ports(conn: &mut SqliteConnection, rows: &[Port]) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(BATCH) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO ports (code, name, parent_slug) ");
-        q.push_values(chunk, |mut b, p| {
-            b.push_bind(&p.code)
-                .push_bind(&p.name)
-                .push_bind(&p.parent_slug);
-        });
+        let mut q = QueryBuilder::<Sqlite>::new(head);
+        q.push_values(chunk, |mut b, row| bind(&mut b, row));
         q.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
 
 async fn insert_prices(conn: &mut SqliteConnection, rows: &[Price]) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(BATCH) {
-        let mut q =
-            QueryBuilder::<Sqlite>::new("INSERT INTO prices (orig_code, dest_code, day, price) ");
-        q.push_values(chunk, |mut b, p| {
+    insert(
+        conn,
+        "INSERT INTO prices (orig_code, dest_code, day, price) ",
+        rows,
+        |b, p| {
             b.push_bind(&p.orig_code)
                 .push_bind(&p.dest_code)
                 .push_bind(p.day)
                 .push_bind(p.price);
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+        },
+    )
+    .await
 }
 
 async fn tables_empty(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT NOT (EXISTS (SELECT 1 FROM prices) OR EXISTS (SELECT 1 FROM ports) \
-         OR EXISTS (SELECT 1 FROM regions))",
-    )
-    .fetch_one(conn)
-    .await
+    sqlx::query_scalar(EMPTY_SQL).fetch_one(conn).await
 }
 
 #[async_trait]
@@ -112,15 +102,7 @@ impl Store for SqliteStore {
             .bind(lookup.date_to)
             .fetch_all(&self.read)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DayTotal {
-                    day: r.try_get("day")?,
-                    count: r.try_get("count")?,
-                    sum: r.try_get("total")?,
-                })
-            })
-            .collect()
+        day_totals(&rows)
     }
 
     async fn is_known(&self, code: &str) -> Result<bool, sqlx::Error> {
@@ -137,14 +119,10 @@ impl Store for SqliteStore {
 
     async fn ingest(&self, rows: &[Price]) -> Result<u64, Error> {
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
-        let known: HashSet<String> = sqlx::query_scalar("SELECT code FROM ports")
+        let known = sqlx::query_scalar(PORT_CODES_SQL)
             .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-        if let Some(err) = first_unknown_port(rows, &known) {
-            return Err(err);
-        }
+            .await?;
+        check_ports(rows, known)?;
         insert_prices(&mut tx, rows).await?;
         tx.commit().await?;
         Ok(rows.len() as u64)
@@ -199,11 +177,23 @@ impl LoadTx for SqliteLoad {
     }
 
     async fn regions(&mut self, rows: &[Region]) -> Result<(), sqlx::Error> {
-        insert_regions(self.conn(), rows).await
+        let head = "INSERT INTO regions (slug, name, parent_slug) ";
+        insert(self.conn(), head, rows, |b, r| {
+            b.push_bind(&r.slug)
+                .push_bind(&r.name)
+                .push_bind(&r.parent_slug);
+        })
+        .await
     }
 
     async fn ports(&mut self, rows: &[Port]) -> Result<(), sqlx::Error> {
-        insert_ports(self.conn(), rows).await
+        let head = "INSERT INTO ports (code, name, parent_slug) ";
+        insert(self.conn(), head, rows, |b, p| {
+            b.push_bind(&p.code)
+                .push_bind(&p.name)
+                .push_bind(&p.parent_slug);
+        })
+        .await
     }
 
     async fn prices(&mut self, rows: &[Price]) -> Result<(), sqlx::Error> {

@@ -218,9 +218,9 @@ pub async fn load_text(
     .await
 }
 
-/// The real `rates.sql`: `RATES_SQL`, else `shared/data/rates.sql` beside the
-/// repository. `None` (the test is skipped, and says so) only outside CI.
-pub fn real_dump() -> Option<PathBuf> {
+/// The real `rates.sql`: `RATES_SQL`, else `../shared/data/rates.sql` beside the
+/// repository. Missing, it fails the test that asked, saying where it was expected.
+pub fn real_dump() -> PathBuf {
     let path = std::env::var_os("RATES_SQL").map_or_else(
         || {
             PathBuf::from(concat!(
@@ -230,16 +230,13 @@ pub fn real_dump() -> Option<PathBuf> {
         },
         PathBuf::from,
     );
-    if path.is_file() {
-        return Some(path);
-    }
     assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set but the real dump {} is missing (set RATES_SQL)",
+        path.is_file(),
+        "the real dump is expected at {} (`../shared/data/rates.sql` beside the \
+         repository, or the file RATES_SQL names)",
         path.display()
     );
-    eprintln!("skipping: the real dump {} is not there", path.display());
-    None
+    path
 }
 
 /// A dump read the plain way — split lines and tabs — to compute expectations

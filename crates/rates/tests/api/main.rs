@@ -3,6 +3,9 @@
 
 mod helpers;
 
+mod download;
+mod dump;
+
 use std::{collections::HashSet, fmt::Write as _, sync::Arc};
 
 use helpers::{
@@ -49,6 +52,17 @@ fn price_rows(n: usize, orig: &str, dest: &str, day: &str) -> Vec<Value> {
     (0..n)
         .map(|i| json!({"orig_code": orig, "dest_code": dest, "day": day, "price": 1000 + i % 7}))
         .collect()
+}
+
+/// `POST /prices` of `rows` as JSON, which must be refused (422) naming `row` and
+/// `field`; returns the problem.
+async fn refused(app: &helpers::TestApp, rows: &[Value], row: u64, field: &str) -> Value {
+    let (status, body) = app
+        .ingest("application/json", serde_json::to_vec(rows).unwrap())
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!((&body["row"], &body["field"]), (&json!(row), &json!(field)));
+    body
 }
 
 async fn count_on(app: &helpers::TestApp, orig: &str, dest: &str, day: &str) -> u64 {
@@ -210,7 +224,7 @@ conformance!(bad_input_is_400_naming_the_parameter, |kind| async move {
 });
 
 conformance!(real_dump_matches_a_plain_aggregation, |kind| async move {
-    let Some(path) = real_dump() else { return };
+    let path = real_dump();
     let app = spawn_app(kind).await;
     let stats = rates::load::load_file(app.store.as_ref(), &path, false, &Arc::default())
         .await
@@ -328,6 +342,13 @@ async fn counter(app: &helpers::TestApp, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Runs `sql` on a connection of its own, as another writer than the app.
+async fn elsewhere(url: &str, sql: &str) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query(sql).execute(&mut conn).await.unwrap();
+}
+
 /// Asks `GET /rates` until the answer's 2021-01-01 count is `want` (a change made
 /// elsewhere reaches the cache through a notification: a few milliseconds).
 async fn until_count(app: &helpers::TestApp, orig: &str, want: u64, what: &str) {
@@ -351,8 +372,6 @@ async fn until_count(app: &helpers::TestApp, orig: &str, want: u64, what: &str) 
 /// (the listener's included), changes are still seen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_answers_follow_every_writer() {
-    use sqlx::Connection as _;
-
     let app = tree_app(Kind::Postgres, Config::for_tests()).await;
     // The cache goes live once its listener is up: ask until answers come from it.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -365,11 +384,11 @@ async fn cached_answers_follow_every_writer() {
     }
 
     let url = app.db.url.clone().expect("a PostgreSQL test");
-    let mut elsewhere = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query("INSERT INTO prices VALUES ('AAAAA', 'EEEEE', '2021-01-01', 500)")
-        .execute(&mut elsewhere)
-        .await
-        .unwrap();
+    elsewhere(
+        &url,
+        "INSERT INTO prices VALUES ('AAAAA', 'EEEEE', '2021-01-01', 500)",
+    )
+    .await;
     until_count(&app, "world", 16, "a row inserted over SQL").await;
 
     // Through the app: visible to the very next request.
@@ -386,11 +405,7 @@ async fn cached_answers_follow_every_writer() {
 
     // Every session ended, the listener's too; a change made meanwhile is seen.
     assert!(end_sessions(&app).await >= 1);
-    let mut elsewhere = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query("DELETE FROM prices WHERE orig_code = 'DDDDD'")
-        .execute(&mut elsewhere)
-        .await
-        .unwrap();
+    elsewhere(&url, "DELETE FROM prices WHERE orig_code = 'DDDDD'").await;
     until_count(&app, "world", 9, "rows deleted while the listener was down").await;
     // And the cache is back in use afterwards.
     let hits = counter(&app, "rates_answers_cache_hits_total").await;
@@ -406,7 +421,7 @@ async fn cached_answers_follow_every_writer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_dump_gives_identical_answers_on_both_backends() {
-    let Some(path) = real_dump() else { return };
+    let path = real_dump();
     let mut apps = Vec::new();
     for kind in [Kind::Sqlite, Kind::Postgres] {
         let app = spawn_app(kind).await;
@@ -476,34 +491,17 @@ conformance!(ingest_rejections_store_nothing, |kind| async move {
 
     let mut bad = price_rows(3, "AAAAA", "EEEEE", "2021-01-07");
     bad[2]["price"] = json!(12.5);
-    let (status, body) = app
-        .ingest("application/json", serde_json::to_vec(&bad).unwrap())
-        .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(
-        (body["row"].clone(), body["field"].clone()),
-        (json!(3), json!("price"))
-    );
+    refused(&app, &bad, 3, "price").await;
 
     let mut unknown = price_rows(3, "AAAAA", "EEEEE", "2021-01-07");
     unknown[1]["dest_code"] = json!("ZZZZZ");
-    let (status, body) = app
-        .ingest("application/json", serde_json::to_vec(&unknown).unwrap())
-        .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(
-        (body["row"].clone(), body["field"].clone()),
-        (json!(2), json!("dest_code"))
-    );
+    let body = refused(&app, &unknown, 2, "dest_code").await;
     assert!(body["detail"].as_str().unwrap().contains("ZZZZZ"));
 
     // A region slug is not a port: prices are per port.
     let mut region = price_rows(1, "AAAAA", "EEEEE", "2021-01-07");
     region[0]["orig_code"] = json!("world");
-    let (status, body) = app
-        .ingest("application/json", serde_json::to_vec(&region).unwrap())
-        .await;
-    assert_eq!((status, body["field"].clone()), (422, json!("orig_code")));
+    refused(&app, &region, 1, "orig_code").await;
 
     let (status, body) = app
         .ingest(
@@ -551,14 +549,7 @@ conformance!(
         let app = tree_app(kind, Config::for_tests()).await;
         let mut rows = price_rows(50_000, "AAAAA", "EEEEE", "2021-01-08");
         rows[49_999]["orig_code"] = json!("NOSUCHPORT");
-        let (status, body) = app
-            .ingest("application/json", serde_json::to_vec(&rows).unwrap())
-            .await;
-        assert_eq!(status, 422, "{body}");
-        assert_eq!(
-            (body["row"].clone(), body["field"].clone()),
-            (json!(50_000), json!("orig_code"))
-        );
+        refused(&app, &rows, 50_000, "orig_code").await;
         assert_eq!(count_on(&app, "AAAAA", "EEEEE", "2021-01-08").await, 0);
 
         let mut csv = String::new();
@@ -632,14 +623,12 @@ conformance!(
         assert!(err.to_string().contains("not terminated"), "{err}");
         assert!(app.store.is_empty().await.unwrap(), "nothing half loaded");
 
-        // The real dump cut mid-line and mid-block, when present.
-        if let Some(path) = real_dump() {
-            let bytes = std::fs::read(&path).unwrap();
-            let cut = String::from_utf8_lossy(&bytes[..bytes.len() / 2]).into_owned();
-            let err = load_text(app.store.as_ref(), &cut).await.unwrap_err();
-            assert!(err.to_string().starts_with("line "), "{err}");
-            assert!(app.store.is_empty().await.unwrap());
-        }
+        // The real dump cut mid-line and mid-block.
+        let bytes = std::fs::read(real_dump()).unwrap();
+        let cut = String::from_utf8_lossy(&bytes[..bytes.len() / 2]).into_owned();
+        let err = load_text(app.store.as_ref(), &cut).await.unwrap_err();
+        assert!(err.to_string().starts_with("line "), "{err}");
+        assert!(app.store.is_empty().await.unwrap());
 
         // Over existing data, a failed --replace keeps the old data whole.
         load_text(app.store.as_ref(), &full).await.unwrap();
@@ -756,7 +745,7 @@ conformance!(load_command_needs_replace_over_data, |kind| async move {
     let common = db.common();
     let config = Config::for_tests();
     let load = |replace| rates::cli::Command::Load {
-        file: file.clone(),
+        dump: Some(file.clone()),
         replace,
     };
     load(false).run(&common, &config).await.expect("first load");
@@ -781,10 +770,11 @@ conformance!(load_command_needs_replace_over_data, |kind| async move {
         "{total}: replaced, not doubled"
     );
     let missing = rates::cli::Command::Load {
-        file: app.db.dir.path().join("missing.sql"),
+        dump: Some(app.db.dir.path().join("missing.sql")),
         replace: false,
     };
-    assert!(missing.run(&common, &config).await.is_err());
+    let err = missing.run(&common, &config).await.unwrap_err();
+    assert!(format!("{err:#}").contains("missing.sql"), "{err:#}");
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
