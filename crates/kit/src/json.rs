@@ -124,6 +124,39 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     Ok(value)
 }
 
+/// A JSON object read member by member, where a repeated member is an error (serde's
+/// `duplicate field` message, which [`parse`] answers with a 422 naming it), for bodies
+/// whose members are checked by hand (a batch of rows, say). Anything but an object is
+/// refused: unlike a derived struct, it does not take an array of values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UniqueObject(pub serde_json::Map<String, serde_json::Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = UniqueObject;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueObject, A::Error> {
+                let mut members = serde_json::Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if members.contains_key(&key) {
+                        return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+                    }
+                    let value = map.next_value()?;
+                    members.insert(key, value);
+                }
+                Ok(UniqueObject(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
+}
+
 /// The answer to a body serde refused.
 fn refusal(error: serde_path_to_error::Error<serde_json::Error>) -> Problem {
     let path = error.path().to_string();
@@ -264,6 +297,15 @@ mod tests {
             assert!(!p.detail.unwrap().contains("Body"), "{body:?}");
         }
         assert_eq!(parse::<Body>(b"{\"id\":\"\xff\"}").unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn a_unique_object_refuses_repeated_members_and_arrays() {
+        let ok: UniqueObject = serde_json::from_str(r#"{"a":1,"b":[2]}"#).unwrap();
+        assert_eq!(ok.0.len(), 2);
+        let err = serde_json::from_str::<UniqueObject>(r#"{"a":1,"a":2}"#).unwrap_err();
+        assert!(err.to_string().contains("duplicate field `a`"), "{err}");
+        assert!(serde_json::from_str::<UniqueObject>("[1]").is_err());
     }
 
     #[test]

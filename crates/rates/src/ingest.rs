@@ -2,7 +2,8 @@
 //! row by row, with the first bad row named. Rows are numbered from 1 in body order
 //! (a CSV header line is not a row).
 
-use serde_json::Value;
+use kit::json::UniqueObject;
+use serde_json::{Value, value::RawValue};
 
 use crate::{
     Error,
@@ -65,14 +66,35 @@ fn price_range(row: usize) -> Error {
 /// Parses a JSON array of `{"orig_code","dest_code","day","price"}` objects (`price` an
 /// integer number; no other member).
 pub fn parse_json(body: &[u8], max_rows: usize) -> Result<Vec<Price>, Error> {
-    let values: Vec<Value> = serde_json::from_slice(body).map_err(|e| {
+    // Rows are kept as their raw text first, then each is read as an object whose
+    // members must be unique (the kit's one rule for JSON bodies): a repeated member is
+    // refused, not silently overwritten.
+    let raw: Vec<Box<RawValue>> = serde_json::from_slice(body).map_err(|e| {
         Error::BadBody(format!(
             "the body is not a JSON array of prices ({e}); expected \
              [{{\"orig_code\":\"CNSGH\",\"dest_code\":\"NLRTM\",\"day\":\"2016-01-01\",\"price\":1200}}]"
         ))
     })?;
-    if values.len() > max_rows {
+    if raw.len() > max_rows {
         return Err(too_many(max_rows));
+    }
+    let mut values = Vec::with_capacity(raw.len());
+    for (i, row) in raw.iter().enumerate() {
+        let text = row.get();
+        values.push(if text.starts_with('{') {
+            let object = serde_json::from_str::<UniqueObject>(text).map_err(|e| {
+                let message = e.to_string();
+                let field = message
+                    .strip_prefix("duplicate field `")
+                    .and_then(|m| m.split_once('`'))
+                    .and_then(|(name, _)| FIELDS.iter().find(|f| **f == name).copied());
+                let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m);
+                bad(i + 1, field, message)
+            })?;
+            Value::Object(object.0)
+        } else {
+            serde_json::from_str(text).unwrap_or(Value::Null)
+        });
     }
     values
         .into_iter()
@@ -248,6 +270,11 @@ mod tests {
             (
                 r#"[{"orig_code":"A","dest_code":"B","day":"2016-01-01","price":1},7]"#,
                 (2, None),
+            ),
+            (
+                r#"[{"orig_code":"A","dest_code":"B","day":"2016-01-01","price":1},
+                    {"orig_code":"A","dest_code":"B","day":"2016-01-01","price":1,"price":2}]"#,
+                (2, Some("price")),
             ),
             (
                 r#"[{"orig_code":"A","dest_code":"B","day":"2016-01-01","price":1,"x":1}]"#,
