@@ -448,7 +448,9 @@ fn too_large(limit: usize) -> Response {
 /// came: 408, and the connection is closed (the rest of the body is not read).
 fn client_too_slow() -> Response {
     let mut response = Problem::new(StatusCode::REQUEST_TIMEOUT)
-        .with_detail("the request body was not received in time; send it faster or in a smaller request")
+        .with_detail(
+            "the request body was not received in time; send it faster or in a smaller request",
+        )
         .into_response();
     response
         .headers_mut()

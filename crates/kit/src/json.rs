@@ -141,7 +141,10 @@ impl<'de> serde::Deserialize<'de> for UniqueObject {
                 f.write_str("a JSON object")
             }
 
-            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueObject, A::Error> {
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UniqueObject, A::Error> {
                 let mut members = serde_json::Map::new();
                 while let Some(key) = map.next_key::<String>()? {
                     if members.contains_key(&key) {
@@ -291,7 +294,18 @@ mod tests {
 
     #[test]
     fn bodies_that_are_no_object_are_400_without_type_names() {
-        for body in ["", "  ", "[]", "[\"a\"]", "[\"a\", 1]", "5", "\"x\"", "{", "{\"id\":\"a\"} x", "nul"] {
+        for body in [
+            "",
+            "  ",
+            "[]",
+            "[\"a\"]",
+            "[\"a\", 1]",
+            "5",
+            "\"x\"",
+            "{",
+            "{\"id\":\"a\"} x",
+            "nul",
+        ] {
             let p = refused(body);
             assert_eq!(p.status, 400, "{body:?}");
             assert!(!p.detail.unwrap().contains("Body"), "{body:?}");

@@ -18,12 +18,7 @@ use std::{io, net::SocketAddr};
 
 use tokio_util::task::TaskTracker;
 
-use crate::{
-    Server, Service, Shutdown,
-    http::HttpConfig,
-    server::Limits,
-    service::Background,
-};
+use crate::{Server, Service, Shutdown, http::HttpConfig, server::Limits, service::Background};
 
 /// Servers and background tasks run until one shutdown signal.
 pub struct Runner {

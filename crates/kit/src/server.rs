@@ -191,7 +191,8 @@ impl Server {
                 Err(e) if is_per_connection(&e) => {}
                 Err(e) => {
                     counters.accept_errors.increment(1);
-                    backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                    backoff =
+                        (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
                     tracing::warn!(service = name, error = %e, backoff = ?backoff,
                         "accepting a connection failed; pausing before the next accept");
                     tokio::select! {
@@ -203,7 +204,10 @@ impl Server {
         }
         drop(listener);
         connections.close();
-        if tokio::time::timeout(drain, connections.wait()).await.is_err() {
+        if tokio::time::timeout(drain, connections.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(service = name, drain = %humantime::format_duration(drain),
                 remaining = connections.len(),
                 "drain deadline passed; closing the remaining connections");
@@ -241,9 +245,7 @@ struct Counters {
 impl Counters {
     fn new(service: &'static str) -> Self {
         crate::metrics::install();
-        let closed = |reason: &'static str| {
-            metrics::counter!("berth_connections_closed_total", "service" => service, "reason" => reason)
-        };
+        let closed = |reason: &'static str| metrics::counter!("berth_connections_closed_total", "service" => service, "reason" => reason);
         Self {
             rejected: metrics::counter!("berth_connections_rejected_total", "service" => service),
             accept_errors: metrics::counter!("berth_accept_errors_total", "service" => service),
@@ -327,7 +329,11 @@ impl Connection {
             return;
         }
         let status: u16 = if error.is_parse_too_large() {
-            if error.to_string().contains("URI") { 414 } else { 431 }
+            if error.to_string().contains("URI") {
+                414
+            } else {
+                431
+            }
         } else {
             400
         };

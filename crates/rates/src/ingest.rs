@@ -88,7 +88,9 @@ pub fn parse_json(body: &[u8], max_rows: usize) -> Result<Vec<Price>, Error> {
                     .strip_prefix("duplicate field `")
                     .and_then(|m| m.split_once('`'))
                     .and_then(|(name, _)| FIELDS.iter().find(|f| **f == name).copied());
-                let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m);
+                let message = message
+                    .rsplit_once(" at line ")
+                    .map_or(message.as_str(), |(m, _)| m);
                 bad(i + 1, field, message)
             })?;
             Value::Object(object.0)

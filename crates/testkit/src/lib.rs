@@ -49,6 +49,19 @@ macro_rules! conformance {
     };
 }
 
+/// The stores a conformance test runs a service on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: SQLite in a temporary directory.
+    Sqlite,
+    /// A fresh PostgreSQL database of the test cluster.
+    Postgres,
+    /// The test Redis, under a key prefix of the test's own.
+    Redis,
+    /// Redis and PostgreSQL together (multivac's queue and store).
+    RedisPostgres,
+}
+
 /// Polls `check` every 20 ms until it gives `Some`, and returns that.
 ///
 /// # Panics
@@ -80,6 +93,34 @@ pub struct TestServer {
     pub client: reqwest::Client,
     shutdown: kit::Shutdown,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Declares a test's app: a struct holding `server: TestServer` and the fields given,
+/// that derefs to the server (so `app.url(..)`, `app.client` work on it).
+///
+/// ```ignore
+/// testkit::test_app! {
+///     /// A running users service.
+///     pub struct TestApp { pub store: Arc<dyn Store> }
+/// }
+/// ```
+#[macro_export]
+macro_rules! test_app {
+    ($(#[$meta:meta])* pub struct $name:ident { $($fields:tt)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            /// The server.
+            pub server: $crate::TestServer,
+            $($fields)*
+        }
+
+        impl ::std::ops::Deref for $name {
+            type Target = $crate::TestServer;
+            fn deref(&self) -> &$crate::TestServer {
+                &self.server
+            }
+        }
+    };
 }
 
 impl TestServer {
@@ -176,6 +217,17 @@ pub fn unique(prefix: &str) -> String {
     out
 }
 
+/// A TCP port on 127.0.0.1 that nobody listened on a moment ago.
+///
+/// # Panics
+/// When no port can be bound.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// PostgreSQL: one fresh database per test.
 pub mod pg {
     use sqlx::{Connection, PgConnection};
@@ -264,10 +316,7 @@ pub mod redis_server {
         /// Starts a new server and waits until it answers.
         pub async fn start() -> Self {
             let dir = tempfile::tempdir().expect("temp dir");
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("free port")
-                .port();
+            let port = super::free_port();
             let passwords = ["kv", "multivac", "healthcheck", "admin"]
                 .map(|user| (user, uuid::Uuid::new_v4().simple().to_string()));
             let conf_dir = PathBuf::from(super::env("BERTH_TEST_REDIS_CONF_DIR"));

@@ -8,14 +8,6 @@ use std::{
 
 use crate::{BERTH, Serve, berth};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The CPU time (user + system) a process has used, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -30,13 +22,22 @@ async fn sigterm_with_a_shutdown_delay_fails_readiness_first_then_drains() {
     let base = serve.url("clock").to_owned();
     let client = reqwest::Client::new();
     assert_eq!(
-        client.get(format!("{base}/healthcheck")).send().await.unwrap().status(),
+        client
+            .get(format!("{base}/healthcheck"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         200
     );
     let signalled = Instant::now();
     serve.signal("TERM");
     let health = testkit::eventually("readiness fails", Duration::from_secs(2), || async {
-        let r = client.get(format!("{base}/healthcheck")).send().await.ok()?;
+        let r = client
+            .get(format!("{base}/healthcheck"))
+            .send()
+            .await
+            .ok()?;
         (r.status() == 503).then_some(r)
     })
     .await;
@@ -79,7 +80,7 @@ async fn a_second_signal_skips_the_rest_of_the_delay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_file_descriptors_accept_is_backed_off_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = testkit::free_port();
     let mut child = {
         let cmd: Command = berth(dir.path());
         let envs: Vec<_> = cmd
@@ -123,7 +124,10 @@ async fn out_of_file_descriptors_accept_is_backed_off_and_recovers() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let used = cpu_ticks(child.id()) - before;
     // 2 s at 100 ticks/s: a spinning accept loop would use ~200 ticks.
-    assert!(used < 30, "berth used {used} ticks of CPU in 2 s while out of descriptors");
+    assert!(
+        used < 30,
+        "berth used {used} ticks of CPU in 2 s while out of descriptors"
+    );
     drop(held);
     let metrics = testkit::eventually("berth answers again", Duration::from_secs(10), || async {
         let r = reqwest::get(format!("{base}/metrics")).await.ok()?;

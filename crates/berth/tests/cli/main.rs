@@ -155,11 +155,7 @@ fn serve_answers_and_healthcheck_command_agrees() {
 #[test]
 fn healthcheck_fails_with_a_reason_when_nothing_listens() {
     // Bind and drop to find a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = testkit::free_port();
     let out = healthcheck(&format!("http://127.0.0.1:{port}/healthcheck"));
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -305,11 +301,7 @@ fn first_line(command: &mut Command) -> String {
 
 #[test]
 fn env_vars_configure_the_service() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = testkit::free_port();
     let mut command = Command::new(BERTH);
     command
         .args(["serve", "clock"])
@@ -360,11 +352,7 @@ fn no_subcommand_means_serve() {
 fn a_dot_env_file_in_the_working_directory_is_read() {
     let dir = std::env::temp_dir().join(format!("berth-dotenv-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = testkit::free_port();
     std::fs::write(
         dir.join(".env"),
         format!("# a comment\nBERTH_CLOCK_ADDR=127.0.0.1:{port}\nBERTH_LOG_FORMAT=json\n"),

@@ -168,14 +168,6 @@ impl Stack {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn kill9(child: &mut Child) {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -197,7 +189,7 @@ async fn multivac_worker_sigkilled_three_times_stores_each_datum_exactly_once() 
     );
 
     // Small batches, so that the drain lasts long enough to be interrupted.
-    let mut worker = stack.worker(free_port(), 20);
+    let mut worker = stack.worker(testkit::free_port(), 20);
     let mut kills = Vec::new();
     let mut held_at_kill = 0;
     for threshold in [1_500, 4_000, 6_500] {
@@ -212,7 +204,7 @@ async fn multivac_worker_sigkilled_three_times_stores_each_datum_exactly_once() 
         held_at_kill += stats["in_progress"].as_i64().unwrap();
         assert!(stored < 10_000, "drained before kill {}", kills.len() + 1);
         kills.push(stored);
-        worker = stack.worker(free_port(), 20);
+        worker = stack.worker(testkit::free_port(), 20);
     }
     assert_eq!(kills.len(), 3);
     eprintln!(
@@ -255,7 +247,7 @@ async fn multivac_worker_sigterm_finishes_the_batch_and_exits_0() {
     let stack = Stack::start().await;
     let data: Vec<String> = (0..3_000).map(|i| format!("term {i}")).collect();
     stack.post_all(&data).await;
-    let port = free_port();
+    let port = testkit::free_port();
     let mut worker = stack.worker(port, 50);
     let base = format!("http://127.0.0.1:{port}");
     testkit::eventually("the worker is ready", Duration::from_secs(20), || async {
@@ -312,7 +304,7 @@ async fn multivac_worker_sigterm_finishes_the_batch_and_exits_0() {
         "{counts}"
     );
     // Another worker finishes the rest: each datum once.
-    let mut worker = stack.worker(free_port(), 50);
+    let mut worker = stack.worker(testkit::free_port(), 50);
     stack.wait_drained(3_000, Duration::from_secs(60)).await;
     kill9(&mut worker);
     stack.assert_stored_exactly(&data).await;

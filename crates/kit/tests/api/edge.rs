@@ -113,7 +113,9 @@ async fn a_thousand_unfinished_heads_starve_nobody_and_are_closed_in_time() {
         slow.push(conn);
     }
     let asked = Instant::now();
-    let r = reqwest::get(format!("http://{}/livez", edge.addr)).await.unwrap();
+    let r = reqwest::get(format!("http://{}/livez", edge.addr))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(
         asked.elapsed() < Duration::from_secs(1),
@@ -179,11 +181,17 @@ async fn past_the_connection_cap_a_connection_is_closed_at_once_and_counted() {
     assert!(answer.is_empty());
     held.pop();
     let text = testkit::eventually("a free slot", Duration::from_secs(5), || async {
-        let r = reqwest::get(format!("http://{}/metrics", edge.addr)).await.ok()?;
+        let r = reqwest::get(format!("http://{}/metrics", edge.addr))
+            .await
+            .ok()?;
         r.text().await.ok()
     })
     .await;
-    let rejected = sample(&text, "berth_connections_rejected_total", r#"service="kittest""#);
+    let rejected = sample(
+        &text,
+        "berth_connections_rejected_total",
+        r#"service="kittest""#,
+    );
     assert!(rejected.is_some_and(|n| n >= 1.0), "{rejected:?}");
 }
 
@@ -193,7 +201,10 @@ async fn on_shutdown_idle_and_unfinished_connections_close_at_once() {
     let mut idle = TcpStream::connect(edge.addr).await.unwrap();
     assert!(one_request(&mut idle).await.starts_with("HTTP/1.1 200"));
     let mut unfinished = TcpStream::connect(edge.addr).await.unwrap();
-    unfinished.write_all(b"GET /livez HTTP/1.1\r\n").await.unwrap();
+    unfinished
+        .write_all(b"GET /livez HTTP/1.1\r\n")
+        .await
+        .unwrap();
     // Wait until the server has read the partial head.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
@@ -245,7 +256,10 @@ async fn a_body_trickled_past_the_request_timeout_is_a_408() {
         .expect("answered and closed");
     let answer = String::from_utf8_lossy(&answer).to_lowercase();
     assert!(answer.starts_with("http/1.1 408"), "{answer}");
-    assert!(answer.contains("content-type: application/problem+json"), "{answer}");
+    assert!(
+        answer.contains("content-type: application/problem+json"),
+        "{answer}"
+    );
     assert!(answer.contains("x-request-id: "), "{answer}");
     assert!(answer.contains("not received in time"), "{answer}");
     let text = metrics(edge.addr).await;
@@ -280,11 +294,16 @@ async fn oversized_heads_get_problem_json_and_hyper_refusals_are_counted() {
             format!("GET /{} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(70_000)),
             "HTTP/1.1 414",
         ),
-        ("GET / HTTP/1.1\r\nbad header line\r\n\r\n".to_owned(), "HTTP/1.1 400"),
+        (
+            "GET / HTTP/1.1\r\nbad header line\r\n\r\n".to_owned(),
+            "HTTP/1.1 400",
+        ),
     ] {
         let mut conn = TcpStream::connect(edge.addr).await.unwrap();
         let _ = conn.write_all(raw.as_bytes()).await;
-        let answer = closed_within(&mut conn, Duration::from_secs(5)).await.unwrap();
+        let answer = closed_within(&mut conn, Duration::from_secs(5))
+            .await
+            .unwrap();
         let answer = String::from_utf8_lossy(&answer);
         assert!(answer.starts_with(status), "{answer}");
     }

@@ -9,36 +9,13 @@ use kv::store::{Store, redis::RedisStore, sqlite::SqliteStore};
 use serde_json::{Value, json};
 use testkit::TestServer;
 
-/// Which store a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Redis,
-}
+pub use testkit::Backend;
 
-/// One test per backend: `sqlite::NAME` and `redis::NAME` run `NAME(backend)`.
-#[macro_export]
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        testkit::conformance! {
-            sqlite => $crate::helpers::Backend::Sqlite,
-            redis => $crate::helpers::Backend::Redis;
-            [$($name),*]
-        }
-    };
-}
-
-/// A running kv service.
-pub struct TestApp {
-    pub server: TestServer,
-    /// Keeps the SQLite directory alive.
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl std::ops::Deref for TestApp {
-    type Target = TestServer;
-    fn deref(&self) -> &TestServer {
-        &self.server
+testkit::test_app! {
+    /// A running kv service.
+    pub struct TestApp {
+        /// Keeps the SQLite directory alive.
+        _dir: Option<tempfile::TempDir>,
     }
 }
 
@@ -131,6 +108,7 @@ pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
                 .expect("connect to Redis");
             (Arc::new(store), None)
         }
+        other => panic!("kv runs on SQLite or Redis, not {other:?}"),
     };
     let config = kv::Config {
         max_data: options.max_data,

@@ -11,17 +11,11 @@ use futures::future::join_all;
 use helpers::{Backend, Options, TestApp, spawn_app, spawn_with};
 use serde_json::{Value, json};
 
-conformance!(
-    the_original_check_script_passes,
-    a_new_id_is_201_then_200_when_replaced,
-    an_absent_id_is_404,
-    unicode_and_large_values_round_trip,
-    fifty_concurrent_sets_of_one_new_id_yield_exactly_one_201,
-    bad_input_is_4xx_problem_json_and_stores_nothing,
-    data_over_the_limit_is_413,
-    tokens_protect_set_when_configured,
-    healthcheck_is_ok_and_prom_metrics_match_metrics,
-);
+testkit::conformance! {
+    sqlite => Backend::Sqlite,
+    redis => Backend::Redis;
+    [the_original_check_script_passes, a_new_id_is_201_then_200_when_replaced, an_absent_id_is_404, unicode_and_large_values_round_trip, fifty_concurrent_sets_of_one_new_id_yield_exactly_one_201, bad_input_is_4xx_problem_json_and_stores_nothing, data_over_the_limit_is_413, tokens_protect_set_when_configured, healthcheck_is_ok_and_prom_metrics_match_metrics]
+}
 
 fn assert_problem(r: &reqwest::Response, status: u16, what: &str) {
     assert_eq!(r.status(), status, "{what}");
@@ -164,7 +158,11 @@ async fn bad_input_is_4xx_problem_json_and_stores_nothing(backend: Backend) {
             422,
             Some("id"),
         ),
-        (br#"{"id":"bad1","data":"x","extra":1}"#.to_vec(), 422, Some("extra")),
+        (
+            br#"{"id":"bad1","data":"x","extra":1}"#.to_vec(),
+            422,
+            Some("extra"),
+        ),
         (
             br#"{"id":"bad1","data":123456789012345678901234567890}"#.to_vec(),
             422,

@@ -80,6 +80,16 @@ impl Queue for SqliteQueue {
         }))
     }
 
+    async fn redeliverable(&self) -> Result<u64, BackendError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM queue WHERE attempts > 0 AND lease_until <= ?1 LIMIT 10000)",
+        )
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn counts(&self) -> Result<QueueCounts, BackendError> {
         let row = sqlx::query(
             "SELECT
@@ -98,16 +108,6 @@ impl Queue for SqliteQueue {
             in_progress: get(1)?,
             failed: get(2)?,
         })
-    }
-
-    async fn redeliverable(&self) -> Result<u64, BackendError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM (SELECT 1 FROM queue WHERE attempts > 0 AND lease_until <= ?1 LIMIT 10000)",
-        )
-        .bind(now_ms())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

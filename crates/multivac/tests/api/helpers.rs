@@ -17,14 +17,9 @@ use testkit::TestServer;
 
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 
-/// A backend combination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// SQLite queue + SQLite store (the embedded default).
-    Sqlite,
-    /// Redis Streams queue + PostgreSQL store (production).
-    RedisPg,
-}
+/// A backend combination: `Sqlite` (SQLite queue and store, the embedded default) or
+/// `RedisPostgres` (Redis Streams queue, PostgreSQL store: production).
+pub use testkit::Backend as Kind;
 
 /// Open backends and what keeps them alive.
 pub struct Env {
@@ -49,10 +44,11 @@ pub async fn env(kind: Kind, tuning: Tuning) -> Env {
     let prefix = testkit::redis_env::unique_prefix("multivac:");
     let (redis, pg) = match kind {
         Kind::Sqlite => (None, None),
-        Kind::RedisPg => (
+        Kind::RedisPostgres => (
             Some(testkit::redis_env::multivac_url()),
             Some(testkit::pg::fresh_database().await),
         ),
+        other => panic!("multivac runs on SQLite or on Redis and PostgreSQL, not {other:?}"),
     };
     env_with(kind, tuning, dir, redis, pg, prefix).await
 }
@@ -137,28 +133,10 @@ impl Env {
     }
 }
 
-/// One test per backend kind: `sqlite::NAME` and `redis_pg::NAME` run `NAME(kind)`.
-#[macro_export]
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        testkit::conformance! {
-            sqlite => $crate::helpers::Kind::Sqlite,
-            redis_pg => $crate::helpers::Kind::RedisPg;
-            [$($name),*]
-        }
-    };
-}
-
-/// A running MultiVAC API (no worker).
-pub struct TestApp {
-    pub server: TestServer,
-    pub env: Env,
-}
-
-impl std::ops::Deref for TestApp {
-    type Target = TestServer;
-    fn deref(&self) -> &TestServer {
-        &self.server
+testkit::test_app! {
+    /// A running MultiVAC API (no worker).
+    pub struct TestApp {
+        pub env: Env,
     }
 }
 

@@ -16,19 +16,11 @@ use multivac::{
 };
 use serde_json::{Value, json};
 
-conformance!(
-    the_originals_texts,
-    the_answer_flips_only_after_the_worker_processed,
-    form_multipart_and_json_are_accepted,
-    bad_input_is_a_4xx_and_queues_nothing,
-    mutations_need_a_valid_token,
-    zzz_deletes_the_oldest_processed_record,
-    a_redelivered_item_is_stored_once,
-    an_item_past_its_attempts_is_dead_lettered,
-    a_stored_but_unacknowledged_item_is_not_dead_lettered,
-    concurrent_workers_store_each_item_once,
-    health_and_metrics,
-);
+testkit::conformance! {
+    sqlite => Kind::Sqlite,
+    redis_pg => Kind::RedisPostgres;
+    [the_originals_texts, the_answer_flips_only_after_the_worker_processed, form_multipart_and_json_are_accepted, bad_input_is_a_4xx_and_queues_nothing, mutations_need_a_valid_token, zzz_deletes_the_oldest_processed_record, a_redelivered_item_is_stored_once, an_item_past_its_attempts_is_dead_lettered, a_stored_but_unacknowledged_item_is_not_dead_lettered, concurrent_workers_store_each_item_once, health_and_metrics]
+}
 
 async fn the_originals_texts(kind: Kind) {
     let app = spawn_app(kind).await;
@@ -81,30 +73,14 @@ async fn form_multipart_and_json_are_accepted(kind: Kind) {
     let form = reqwest::multipart::Form::new()
         .text("other", "ignored")
         .text("data", "from multipart ☃");
-    let responses = [
-        app.client
-            .post(&url)
-            .bearer_auth(TOKEN)
-            .form(&[("data", "from a form & more=yes")])
-            .send()
-            .await
-            .unwrap(),
-        app.client
-            .post(&url)
-            .bearer_auth(TOKEN)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap(),
-        app.client
-            .post(&url)
-            .bearer_auth(TOKEN)
-            .json(&json!({"data": "from JSON"}))
-            .send()
-            .await
-            .unwrap(),
+    let post = || app.client.post(&url).bearer_auth(TOKEN);
+    let requests = [
+        post().form(&[("data", "from a form & more=yes")]),
+        post().multipart(form),
+        post().json(&json!({"data": "from JSON"})),
     ];
-    for r in responses {
+    for request in requests {
+        let r = request.send().await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], "application/json");
         assert_eq!(
@@ -334,10 +310,15 @@ async fn a_redelivered_item_is_stored_once(kind: Kind) {
     assert_eq!(app.answer().await, "item 0");
 }
 
-async fn an_item_past_its_attempts_is_dead_lettered(kind: Kind) {
+/// The app with fast redelivery and at most `attempts` deliveries per item.
+async fn spawn_with_attempts(kind: Kind, attempts: u32) -> helpers::TestApp {
     let mut tuning = fast_tuning();
-    tuning.max_attempts = 2;
-    let app = spawn_app_with(env(kind, tuning).await, 1024).await;
+    tuning.max_attempts = attempts;
+    spawn_app_with(env(kind, tuning).await, 1024).await
+}
+
+async fn an_item_past_its_attempts_is_dead_lettered(kind: Kind) {
+    let app = spawn_with_attempts(kind, 2).await;
     app.post_ok("poison").await;
     app.post_ok("fine").await;
     let queue = &app.env.backends.queue;
@@ -357,9 +338,7 @@ async fn an_item_past_its_attempts_is_dead_lettered(kind: Kind) {
 }
 
 async fn a_stored_but_unacknowledged_item_is_not_dead_lettered(kind: Kind) {
-    let mut tuning = fast_tuning();
-    tuning.max_attempts = 1;
-    let app = spawn_app_with(env(kind, tuning).await, 1024).await;
+    let app = spawn_with_attempts(kind, 1).await;
     app.post_ok("stored, then the worker died").await;
     let mut c = app.env.backends.queue.consumer("dies").await.unwrap();
     let got = c.fetch(1, Duration::ZERO).await.unwrap();
@@ -449,7 +428,7 @@ async fn redis_down_means_503_and_loses_nothing_acknowledged() {
     let mut redis = testkit::redis_server::RedisServer::start().await;
     let pg = testkit::pg::fresh_database().await;
     let env = helpers::env_with(
-        Kind::RedisPg,
+        Kind::RedisPostgres,
         fast_tuning(),
         tempfile::tempdir().unwrap(),
         Some(redis.url("multivac")),
@@ -495,7 +474,7 @@ async fn redis_down_means_503_and_loses_nothing_acknowledged() {
 /// cannot meet another service's in a shared database.
 #[tokio::test]
 async fn postgres_tables_live_in_the_multivac_schema() {
-    let env = env(Kind::RedisPg, fast_tuning()).await;
+    let env = env(Kind::RedisPostgres, fast_tuning()).await;
     let url = env.database_url.clone().unwrap();
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let tables: Vec<(String, String)> = sqlx::query_as(
@@ -514,7 +493,7 @@ async fn postgres_tables_live_in_the_multivac_schema() {
     );
     // Opening again (a second process) is fine.
     helpers::env_with(
-        Kind::RedisPg,
+        Kind::RedisPostgres,
         fast_tuning(),
         tempfile::tempdir().unwrap(),
         Some(testkit::redis_env::multivac_url()),
@@ -527,7 +506,7 @@ async fn postgres_tables_live_in_the_multivac_schema() {
 /// A malformed stream entry (not written by MultiVAC) goes to the dead letters at once.
 #[tokio::test]
 async fn a_malformed_stream_entry_is_dead_lettered() {
-    let env = env(Kind::RedisPg, fast_tuning()).await;
+    let env = env(Kind::RedisPostgres, fast_tuning()).await;
     let client = redis::Client::open(testkit::redis_env::multivac_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: String = redis::cmd("XADD")

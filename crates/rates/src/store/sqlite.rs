@@ -8,10 +8,8 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use sqlx::{
-    Connection, QueryBuilder, Row, Sqlite, SqliteConnection,
-    pool::PoolConnection,
-    query_builder::Separated,
-    sqlite::SqlitePool,
+    Connection, QueryBuilder, Row, Sqlite, SqliteConnection, pool::PoolConnection,
+    query_builder::Separated, sqlite::SqlitePool,
 };
 
 use super::{

@@ -19,10 +19,7 @@ use rates::{
     store::Store,
 };
 
-use crate::{
-    conformance,
-    helpers::{Kind, real_dump, spawn_app},
-};
+use crate::helpers::{Kind, real_dump, spawn_app};
 
 /// How the test server answers `GET /rates.sql`.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +112,12 @@ async fn load_url(
     (result, progress.bytes.load(Ordering::Relaxed))
 }
 
+testkit::conformance! {
+    sqlite => Kind::Sqlite,
+    postgres => Kind::Postgres;
+    [a_url_loads_the_same_rows_as_the_file, a_download_cut_short_stores_nothing]
+}
+
 /// Every answer of both apps to lookups between the regions and some ports.
 async fn answers(app: &crate::helpers::TestApp) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
@@ -138,7 +141,7 @@ async fn answers(app: &crate::helpers::TestApp) -> Vec<serde_json::Value> {
     out
 }
 
-conformance!(a_url_loads_the_same_rows_as_the_file, |kind| async move {
+async fn a_url_loads_the_same_rows_as_the_file(kind: Kind) {
     let dump = real_dump_bytes();
     let from_file = spawn_app(kind).await;
     let file_stats = rates::load::load_file(
@@ -177,9 +180,9 @@ conformance!(a_url_loads_the_same_rows_as_the_file, |kind| async move {
         );
         assert_eq!(answers(&app).await, expected, "{answer:?}");
     }
-});
+}
 
-conformance!(a_download_cut_short_stores_nothing, |kind| async move {
+async fn a_download_cut_short_stores_nothing(kind: Kind) {
     let dump = real_dump_bytes();
     let app = spawn_app(kind).await;
     for answer in [Answer::CutWithLength, Answer::CutChunked] {
@@ -203,7 +206,7 @@ conformance!(a_download_cut_short_stores_nothing, |kind| async move {
             "{answer:?}: a cut download left rows behind"
         );
     }
-});
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_status_or_no_server_is_a_clear_error() {
@@ -229,11 +232,7 @@ async fn an_error_status_or_no_server_is_a_clear_error() {
     );
 
     // Nothing listens on the port: the connection is refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = testkit::free_port();
     let url = format!("http://127.0.0.1:{port}/rates.sql?X-Amz-Signature=not-for-logs");
     let (result, _) = load_url(app.store.as_ref(), &Source::parse(url.as_ref()).unwrap()).await;
     let err = result.expect_err("refused");

@@ -3,44 +3,19 @@
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    net::SocketAddr,
     path::PathBuf,
     sync::Arc,
 };
 
-use kit::{Server, Shutdown, auth::Tokens, http::HttpConfig};
+use kit::{auth::Tokens, http::HttpConfig};
 use rates::{Config, store::Store};
 use serde_json::Value;
+use testkit::TestServer;
 
 /// The bearer token every test app accepts.
 pub const TOKEN: &str = "test-token";
 
-/// A backend of the conformance suite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Sqlite,
-    Postgres,
-}
-
-/// Generates one `#[tokio::test]` per backend from one body taking the [`Kind`].
-#[macro_export]
-macro_rules! conformance {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                ($body)($crate::helpers::Kind::Sqlite).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                ($body)($crate::helpers::Kind::Postgres).await;
-            }
-        }
-    };
-}
+pub use testkit::Backend as Kind;
 
 /// A database of one test: a temporary directory (SQLite) or a fresh PostgreSQL database.
 pub struct Db {
@@ -53,6 +28,7 @@ impl Db {
         let url = match kind {
             Kind::Sqlite => None,
             Kind::Postgres => Some(testkit::pg::fresh_database().await),
+            other => panic!("rates runs on SQLite or PostgreSQL, not {other:?}"),
         };
         Self {
             url,
@@ -73,35 +49,15 @@ impl Db {
     }
 }
 
-/// A running rates service.
-pub struct TestApp {
-    pub addr: SocketAddr,
-    pub client: reqwest::Client,
-    pub store: Arc<dyn Store>,
-    pub db: Db,
-    _shutdown: ShutdownOnDrop,
-}
-
-struct ShutdownOnDrop(Shutdown);
-impl Drop for ShutdownOnDrop {
-    fn drop(&mut self) {
-        self.0.trigger();
+testkit::test_app! {
+    /// A running rates service.
+    pub struct TestApp {
+        pub store: Arc<dyn Store>,
+        pub db: Db,
     }
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
-    }
-
     /// `GET /rates` with the given parameters; returns status and JSON body.
     pub async fn rates(&self, params: &[(&str, &str)]) -> (u16, Value) {
         let res = self
@@ -189,18 +145,10 @@ pub async fn serve(db: Db, store: Arc<dyn Store>, config: &Config) -> TestApp {
         Tokens::parse(TOKEN),
         &HttpConfig::default(),
     );
-    let server = Server::bind("rates", "127.0.0.1:0".parse().unwrap(), app)
-        .await
-        .expect("bind");
-    let addr = server.local_addr();
-    let shutdown = Shutdown::new();
-    tokio::spawn(server.run(shutdown.clone(), std::time::Duration::from_secs(1)));
     TestApp {
-        addr,
-        client: reqwest::Client::new(),
+        server: TestServer::start(app).await,
         store,
         db,
-        _shutdown: ShutdownOnDrop(shutdown),
     }
 }
 

@@ -65,20 +65,26 @@ async fn refused(app: &helpers::TestApp, rows: &[Value], row: u64, field: &str) 
     body
 }
 
+testkit::conformance! {
+    sqlite => Kind::Sqlite,
+    postgres => Kind::Postgres;
+    [hello_world, region_slugs_at_every_depth, every_day_newest_first_with_zero_counts, bad_input_is_400_naming_the_parameter, real_dump_matches_a_plain_aggregation, ingest_json_and_csv, ingest_rejections_store_nothing, the_loader_names_the_line_of_bad_data, load_command_needs_replace_over_data, ingest_of_50000_rows_with_a_bad_last_row_stores_nothing, queries_during_an_ingest_see_all_or_nothing, a_truncated_dump_is_rejected_and_leaves_nothing]
+}
+
 async fn count_on(app: &helpers::TestApp, orig: &str, dest: &str, day: &str) -> u64 {
     app.days(day, day, orig, dest).await[0].count
 }
 
-conformance!(hello_world, |kind| async move {
+async fn hello_world(kind: Kind) {
     let app = spawn_app(kind).await;
     let res = app.get("/").await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body, json!({"message": "Hello world!"}));
     assert_eq!(app.get("/healthcheck").await.status(), 200);
-});
+}
 
-conformance!(region_slugs_at_every_depth, |kind| async move {
+async fn region_slugs_at_every_depth(kind: Kind) {
     let app = tree_app(kind, Config::for_tests()).await;
     for (orig, want) in [
         ("AAAAA", 1),
@@ -107,9 +113,9 @@ conformance!(region_slugs_at_every_depth, |kind| async move {
     // Reverse direction has nothing: count 0, not null.
     let back = app.days("2021-01-01", "2021-01-01", "other", "world").await;
     assert_eq!((back[0].count, back[0].price), (0, None));
-});
+}
 
-conformance!(every_day_newest_first_with_zero_counts, |kind| async move {
+async fn every_day_newest_first_with_zero_counts(kind: Kind) {
     let app = tree_app(kind, Config::for_tests()).await;
     let (status, body) = app
         .rates(&[
@@ -138,9 +144,9 @@ conformance!(every_day_newest_first_with_zero_counts, |kind| async move {
             {"count": 0, "day": "2020-12-30", "price": null},
         ]})
     );
-});
+}
 
-conformance!(bad_input_is_400_naming_the_parameter, |kind| async move {
+async fn bad_input_is_400_naming_the_parameter(kind: Kind) {
     let mut config = Config::for_tests();
     config.max_days = 31;
     let app = tree_app(kind, config).await;
@@ -221,9 +227,9 @@ conformance!(bad_input_is_400_naming_the_parameter, |kind| async move {
     }
     // The data is intact after the injection attempt.
     assert_eq!(count_on(&app, "world", "other", "2021-01-01").await, 15);
-});
+}
 
-conformance!(real_dump_matches_a_plain_aggregation, |kind| async move {
+async fn real_dump_matches_a_plain_aggregation(kind: Kind) {
     let path = real_dump();
     let app = spawn_app(kind).await;
     let stats = rates::load::load_file(app.store.as_ref(), &path, false, &Arc::default())
@@ -277,7 +283,7 @@ conformance!(real_dump_matches_a_plain_aggregation, |kind| async move {
         &plain.aggregate("2020-12-29", "2021-01-02", "CNSGH", "north_europe_main"),
         "edge",
     );
-});
+}
 
 /// Has the server end every session on the app's database (as a restart would);
 /// returns how many it ended.
@@ -452,7 +458,7 @@ async fn real_dump_gives_identical_answers_on_both_backends() {
     assert!(compared > 100);
 }
 
-conformance!(ingest_json_and_csv, |kind| async move {
+async fn ingest_json_and_csv(kind: Kind) {
     let app = tree_app(kind, Config::for_tests()).await;
     let body = serde_json::to_vec(&json!([
         {"orig_code": "AAAAA", "dest_code": "EEEEE", "day": "2021-01-05", "price": 1000},
@@ -473,9 +479,9 @@ conformance!(ingest_json_and_csv, |kind| async move {
     assert_eq!(count_on(&app, "top", "other", "2021-01-06").await, 2);
     let (status, answer) = app.ingest("application/json", "[]").await;
     assert_eq!((status, answer), (201, json!({"inserted": 0})));
-});
+}
 
-conformance!(ingest_rejections_store_nothing, |kind| async move {
+async fn ingest_rejections_store_nothing(kind: Kind) {
     let mut config = Config::for_tests();
     config.ingest_max_rows = 5;
     config.ingest_max_bytes = 4096;
@@ -541,57 +547,51 @@ conformance!(ingest_rejections_store_nothing, |kind| async move {
         assert!(problem["detail"].is_string(), "{problem}");
     }
     assert_eq!(count_on(&app, "AAAAA", "EEEEE", "2021-01-07").await, 0);
-});
+}
 
-conformance!(
-    ingest_of_50000_rows_with_a_bad_last_row_stores_nothing,
-    |kind| async move {
-        let app = tree_app(kind, Config::for_tests()).await;
-        let mut rows = price_rows(50_000, "AAAAA", "EEEEE", "2021-01-08");
-        rows[49_999]["orig_code"] = json!("NOSUCHPORT");
-        refused(&app, &rows, 50_000, "orig_code").await;
-        assert_eq!(count_on(&app, "AAAAA", "EEEEE", "2021-01-08").await, 0);
+async fn ingest_of_50000_rows_with_a_bad_last_row_stores_nothing(kind: Kind) {
+    let app = tree_app(kind, Config::for_tests()).await;
+    let mut rows = price_rows(50_000, "AAAAA", "EEEEE", "2021-01-08");
+    rows[49_999]["orig_code"] = json!("NOSUCHPORT");
+    refused(&app, &rows, 50_000, "orig_code").await;
+    assert_eq!(count_on(&app, "AAAAA", "EEEEE", "2021-01-08").await, 0);
 
-        let mut csv = String::new();
-        for i in 0..50_000 {
-            writeln!(csv, "AAAAA,EEEEE,2021-01-08,{}", 900 + i % 5).unwrap();
-        }
-        csv.push_str("AAAAA,EEEEE,2021-01-08,-1\n");
-        let (status, body) = app.ingest("text/csv", csv).await;
-        assert_eq!(status, 422, "{body}");
-        assert_eq!(body["row"], 50_001);
-        assert_eq!(count_on(&app, "AAAAA", "EEEEE", "2021-01-08").await, 0);
+    let mut csv = String::new();
+    for i in 0..50_000 {
+        writeln!(csv, "AAAAA,EEEEE,2021-01-08,{}", 900 + i % 5).unwrap();
     }
-);
+    csv.push_str("AAAAA,EEEEE,2021-01-08,-1\n");
+    let (status, body) = app.ingest("text/csv", csv).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["row"], 50_001);
+    assert_eq!(count_on(&app, "AAAAA", "EEEEE", "2021-01-08").await, 0);
+}
 
-conformance!(
-    queries_during_an_ingest_see_all_or_nothing,
-    |kind| async move {
-        let app = Arc::new(tree_app(kind, Config::for_tests()).await);
-        let rows = serde_json::to_vec(&price_rows(50_000, "AAAAA", "EEEEE", "2021-01-09")).unwrap();
-        let reader = {
-            let app = Arc::clone(&app);
-            tokio::spawn(async move {
-                let mut seen = HashSet::new();
-                for _ in 0..400 {
-                    seen.insert(count_on(&app, "leaf_a", "other", "2021-01-09").await);
-                    if seen.contains(&50_000) {
-                        break;
-                    }
+async fn queries_during_an_ingest_see_all_or_nothing(kind: Kind) {
+    let app = Arc::new(tree_app(kind, Config::for_tests()).await);
+    let rows = serde_json::to_vec(&price_rows(50_000, "AAAAA", "EEEEE", "2021-01-09")).unwrap();
+    let reader = {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let mut seen = HashSet::new();
+            for _ in 0..400 {
+                seen.insert(count_on(&app, "leaf_a", "other", "2021-01-09").await);
+                if seen.contains(&50_000) {
+                    break;
                 }
-                seen
-            })
-        };
-        let (status, body) = app.ingest("application/json", rows).await;
-        assert_eq!((status, body), (201, json!({"inserted": 50_000})));
-        let seen = reader.await.unwrap();
-        assert!(seen.is_subset(&HashSet::from([0, 50_000])), "{seen:?}");
-        assert_eq!(
-            count_on(&app, "leaf_a", "other", "2021-01-09").await,
-            50_000
-        );
-    }
-);
+            }
+            seen
+        })
+    };
+    let (status, body) = app.ingest("application/json", rows).await;
+    assert_eq!((status, body), (201, json!({"inserted": 50_000})));
+    let seen = reader.await.unwrap();
+    assert!(seen.is_subset(&HashSet::from([0, 50_000])), "{seen:?}");
+    assert_eq!(
+        count_on(&app, "leaf_a", "other", "2021-01-09").await,
+        50_000
+    );
+}
 
 /// A generated dump, and the same cut in the middle of its prices block.
 fn generated_and_truncated(prices: u64) -> (String, String) {
@@ -613,43 +613,40 @@ fn generated_and_truncated(prices: u64) -> (String, String) {
     (text.clone(), text[..cut].to_owned())
 }
 
-conformance!(
-    a_truncated_dump_is_rejected_and_leaves_nothing,
-    |kind| async move {
-        let app = spawn_app(kind).await;
-        let (full, truncated) = generated_and_truncated(20_000);
-        let err = load_text(app.store.as_ref(), &truncated).await.unwrap_err();
-        assert!(err.line().is_some(), "{err}");
-        assert!(err.to_string().contains("not terminated"), "{err}");
-        assert!(app.store.is_empty().await.unwrap(), "nothing half loaded");
+async fn a_truncated_dump_is_rejected_and_leaves_nothing(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let (full, truncated) = generated_and_truncated(20_000);
+    let err = load_text(app.store.as_ref(), &truncated).await.unwrap_err();
+    assert!(err.line().is_some(), "{err}");
+    assert!(err.to_string().contains("not terminated"), "{err}");
+    assert!(app.store.is_empty().await.unwrap(), "nothing half loaded");
 
-        // The real dump cut mid-line and mid-block.
-        let bytes = std::fs::read(real_dump()).unwrap();
-        let cut = String::from_utf8_lossy(&bytes[..bytes.len() / 2]).into_owned();
-        let err = load_text(app.store.as_ref(), &cut).await.unwrap_err();
-        assert!(err.to_string().starts_with("line "), "{err}");
-        assert!(app.store.is_empty().await.unwrap());
+    // The real dump cut mid-line and mid-block.
+    let bytes = std::fs::read(real_dump()).unwrap();
+    let cut = String::from_utf8_lossy(&bytes[..bytes.len() / 2]).into_owned();
+    let err = load_text(app.store.as_ref(), &cut).await.unwrap_err();
+    assert!(err.to_string().starts_with("line "), "{err}");
+    assert!(app.store.is_empty().await.unwrap());
 
-        // Over existing data, a failed --replace keeps the old data whole.
-        load_text(app.store.as_ref(), &full).await.unwrap();
-        let before = app.days("2021-01-01", "2021-01-31", "europe", "asia").await;
-        assert!(before.iter().map(|d| d.count).sum::<u64>() > 0);
-        let err = rates::load::load_reader(
-            app.store.as_ref(),
-            std::io::Cursor::new(truncated.into_bytes()),
-            true,
-            &Arc::default(),
-        )
-        .await
-        .unwrap_err();
-        assert!(err.line().is_some());
-        let after = app.days("2021-01-01", "2021-01-31", "europe", "asia").await;
-        assert_eq!(before, after);
-        // And the store still takes writes (the loader's connection was restored).
-        let (status, _) = app.ingest("application/json", "[]").await;
-        assert_eq!(status, 201);
-    }
-);
+    // Over existing data, a failed --replace keeps the old data whole.
+    load_text(app.store.as_ref(), &full).await.unwrap();
+    let before = app.days("2021-01-01", "2021-01-31", "europe", "asia").await;
+    assert!(before.iter().map(|d| d.count).sum::<u64>() > 0);
+    let err = rates::load::load_reader(
+        app.store.as_ref(),
+        std::io::Cursor::new(truncated.into_bytes()),
+        true,
+        &Arc::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.line().is_some());
+    let after = app.days("2021-01-01", "2021-01-31", "europe", "asia").await;
+    assert_eq!(before, after);
+    // And the store still takes writes (the loader's connection was restored).
+    let (status, _) = app.ingest("application/json", "[]").await;
+    assert_eq!(status, 201);
+}
 
 /// A dump that fits in memory is stored in lane order (`orig_code, dest_code, day`,
 /// codes by bytes), the order of the index every query uses: the index build finds
@@ -689,7 +686,7 @@ async fn the_loader_stores_prices_in_lane_order() {
     assert!(!in_file.is_sorted());
 }
 
-conformance!(the_loader_names_the_line_of_bad_data, |kind| async move {
+async fn the_loader_names_the_line_of_bad_data(kind: Kind) {
     let app = spawn_app(kind).await;
     let good = tree_dump();
     let line_of = |text: &str, needle: &str| {
@@ -735,9 +732,9 @@ conformance!(the_loader_names_the_line_of_bad_data, |kind| async move {
     assert!(matches!(err, rates::load::LoadError::Empty), "{err}");
     load_text(app.store.as_ref(), &good).await.unwrap();
     assert_eq!(count_on(&app, "world", "other", "2021-01-01").await, 15);
-});
+}
 
-conformance!(load_command_needs_replace_over_data, |kind| async move {
+async fn load_command_needs_replace_over_data(kind: Kind) {
     let db = Db::new(kind).await;
     let (full, _) = generated_and_truncated(5_000);
     let file = db.dir.path().join("dump.sql");
@@ -775,7 +772,7 @@ conformance!(load_command_needs_replace_over_data, |kind| async move {
     };
     let err = missing.run(&common, &config).await.unwrap_err();
     assert!(format!("{err:#}").contains("missing.sql"), "{err:#}");
-});
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_sqlite_is_seeded_so_the_readme_example_answers() {

@@ -22,7 +22,11 @@ const OPENING: i64 = 1_000;
 const TRANSFERS: usize = 10_000;
 const CLIENTS: usize = 32;
 
-crate::conformance!(bank);
+testkit::conformance! {
+    sqlite => Backend::Sqlite,
+    postgres => Backend::Postgres;
+    [bank]
+}
 
 async fn bank(backend: Backend) {
     let app = Arc::new(spawn_app(backend).await);

@@ -12,36 +12,13 @@ use users::store::{Store, postgres::PgStore, sqlite::SqliteStore};
 /// The bearer token the test apps accept.
 pub const TOKEN: &str = "test-token-users";
 
-/// A store backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use testkit::Backend;
 
-/// One test per backend: `sqlite::NAME` and `postgres::NAME` run `NAME(backend)`.
-#[macro_export]
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        testkit::conformance! {
-            sqlite => $crate::helpers::Backend::Sqlite,
-            postgres => $crate::helpers::Backend::Postgres;
-            [$($name),*]
-        }
-    };
-}
-
-/// A running users service: the server (its URL, a client) and its store.
-pub struct TestApp {
-    pub server: TestServer,
-    pub store: Arc<dyn Store>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl std::ops::Deref for TestApp {
-    type Target = TestServer;
-    fn deref(&self) -> &TestServer {
-        &self.server
+testkit::test_app! {
+    /// A running users service: the server (its URL, a client) and its store.
+    pub struct TestApp {
+        pub store: Arc<dyn Store>,
+        _dir: Option<tempfile::TempDir>,
     }
 }
 
@@ -62,6 +39,7 @@ pub async fn fresh_store(backend: Backend) -> (Arc<dyn Store>, Option<tempfile::
                 .expect("connect PostgreSQL");
             (Arc::new(store), None)
         }
+        other => panic!("users runs on SQLite or PostgreSQL, not {other:?}"),
     }
 }
 

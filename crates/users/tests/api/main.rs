@@ -10,23 +10,11 @@ use futures::future::join_all;
 use helpers::{Backend, TOKEN, next_link, problem, spawn_app};
 use serde_json::{Value, json};
 
-conformance!(
-    lists_users_as_the_original_does,
-    pages_users_with_a_link_header,
-    reads_one_user,
-    creates_users,
-    refuses_bad_users_and_stores_nothing,
-    transfers_coins_and_records_them,
-    refuses_bad_transfers_and_moves_nothing,
-    refuses_a_balance_past_the_largest_number,
-    idempotency_key_replays_and_refuses_another_body,
-    idempotency_key_under_concurrency_moves_once,
-    mutations_need_a_token_and_change_nothing_without_one,
-    ledger_is_newest_first_and_paged,
-    opposite_transfers_do_not_deadlock,
-    openapi_documents_the_contract,
-    readiness_checks_the_database,
-);
+testkit::conformance! {
+    sqlite => Backend::Sqlite,
+    postgres => Backend::Postgres;
+    [lists_users_as_the_original_does, pages_users_with_a_link_header, reads_one_user, creates_users, refuses_bad_users_and_stores_nothing, transfers_coins_and_records_them, refuses_bad_transfers_and_moves_nothing, refuses_a_balance_past_the_largest_number, idempotency_key_replays_and_refuses_another_body, idempotency_key_under_concurrency_moves_once, mutations_need_a_token_and_change_nothing_without_one, ledger_is_newest_first_and_paged, opposite_transfers_do_not_deadlock, openapi_documents_the_contract, readiness_checks_the_database]
+}
 
 async fn lists_users_as_the_original_does(backend: Backend) {
     let app = spawn_app(backend).await;
