@@ -51,11 +51,7 @@ pub struct ClockAnswer {
 }
 
 /// The actual time for a time seen in a mirror.
-#[utoipa::path(
-    get,
-    path = "/clock",
-    tag = "clock",
-    params(ClockQuery),
+#[utoipa::path(get, path = "/clock", tag = "clock", params(ClockQuery),
     responses(
         (status = 200, description = "The actual time", body = ClockAnswer),
         (status = 400, description = "`mirror_time` missing or not `HH:MM`, 1 <= HH < 13",

@@ -73,11 +73,7 @@ pub struct Status {
 }
 
 /// The value stored under an id, as `{"<id>":"<data>"}`.
-#[utoipa::path(
-    get,
-    path = "/get/{id}",
-    tag = "kv",
-    params(("id" = String, Path, description = "The key")),
+#[utoipa::path(get, path = "/get/{id}", tag = "kv", params(("id" = String, Path, description = "The key")),
     responses(
         (status = 200, description = "`{\"<id>\": \"<data>\"}`", body = Object,
          example = json!({"one": "one"})),
@@ -115,10 +111,7 @@ impl Serialize for Entry {
 
 /// Stores a value under an id: 201 when the id was new, 200 when its value was
 /// replaced (decided atomically by the store).
-#[utoipa::path(
-    post,
-    path = "/set",
-    tag = "kv",
+#[utoipa::path(post, path = "/set", tag = "kv",
     request_body = SetRequest,
     security((), ("bearer" = [])),
     responses(
@@ -159,10 +152,7 @@ async fn set(
 }
 
 /// The Prometheus metrics, as at `/metrics` (the original served them here).
-#[utoipa::path(
-    get,
-    path = "/prom-metrics",
-    tag = "operations",
+#[utoipa::path(get, path = "/prom-metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format", body = String,
                content_type = "text/plain"))
 )]

@@ -58,11 +58,7 @@ pub struct Inserted {
 /// `orig_code,dest_code,day,price`, an optional header line). Rows are checked one by
 /// one; the first bad one is named (its 1-based `row`, the `field`, and for CSV the
 /// `line`) and nothing is stored. Queries see the whole batch or none of it.
-#[utoipa::path(
-    post,
-    path = "/prices",
-    tag = "prices",
-    security(("bearer" = [])),
+#[utoipa::path(post, path = "/prices", tag = "prices", security(("bearer" = [])),
     request_body(
         content(
             (Vec<PriceRow> = "application/json"),

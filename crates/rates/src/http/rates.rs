@@ -66,11 +66,7 @@ pub struct RatesAnswer {
 }
 
 /// Average price per day between two ports or regions.
-#[utoipa::path(
-    get,
-    path = "/rates",
-    tag = "rates",
-    params(RatesQuery),
+#[utoipa::path(get, path = "/rates", tag = "rates", params(RatesQuery),
     responses(
         (status = 200, description = "One entry per day, newest first", body = RatesAnswer,
          example = json!({"rates": [{"count": 3, "day": "2021-01-31", "price": 1_154.333_333_333_333_3}, {"count": 0, "day": "2021-01-30", "price": null}]})),

@@ -31,11 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Moves coins from one user to another, atomically: both balances and the ledger row
 /// change together or not at all, and no balance goes below zero.
-#[utoipa::path(
-    post,
-    path = "/transfers",
-    tag = "transfers",
-    security(("bearer" = [])),
+#[utoipa::path(post, path = "/transfers", tag = "transfers", security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header,
             description = "1–255 visible ASCII characters. The same key with the same body answers the first transfer again and moves nothing; with another body it is a 422.")),
     request_body = TransferRequest,

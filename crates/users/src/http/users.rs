@@ -33,11 +33,7 @@ pub fn writes() -> OpenApiRouter<AppState> {
 }
 
 /// Users and their coins, ordered by id (the original contract), paged.
-#[utoipa::path(
-    get,
-    path = "/user",
-    tag = "users",
-    params(PageQuery),
+#[utoipa::path(get, path = "/user", tag = "users", params(PageQuery),
     responses(
         (status = 200, description = "Users ordered by id: a plain JSON array", body = [User],
          headers(("Link" = String, description = "`<URL>; rel=\"next\"`: the next page, present while more users exist")),
@@ -64,11 +60,7 @@ fn with_link(body: impl IntoResponse, link: Option<HeaderValue>) -> Response {
 }
 
 /// One user.
-#[utoipa::path(
-    get,
-    path = "/user/{id}",
-    tag = "users",
-    params(("id" = i64, Path, description = "The user's id")),
+#[utoipa::path(get, path = "/user/{id}", tag = "users", params(("id" = i64, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The user", body = User),
         (status = 400, description = "The id is not an integer", body = Problem, content_type = "application/problem+json"),
@@ -86,11 +78,7 @@ async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> Resu
 }
 
 /// Creates a user.
-#[utoipa::path(
-    post,
-    path = "/user",
-    tag = "users",
-    security(("bearer" = [])),
+#[utoipa::path(post, path = "/user", tag = "users", security(("bearer" = [])),
     request_body(content = NewUser, description = "`coins` may be left out (0)"),
     responses(
         (status = 201, description = "Created; `Location` is the user's URL", body = User,
@@ -120,11 +108,7 @@ async fn create_user(
 
 /// A user's ledger: the transfers from or to them, newest first, paged (`after` is the
 /// id of the last transfer of the previous page; the next page holds older ones).
-#[utoipa::path(
-    get,
-    path = "/user/{id}/transfers",
-    tag = "transfers",
-    params(("id" = i64, Path, description = "The user's id"), PageQuery),
+#[utoipa::path(get, path = "/user/{id}/transfers", tag = "transfers", params(("id" = i64, Path, description = "The user's id"), PageQuery),
     responses(
         (status = 200, description = "Transfers, newest first: a plain JSON array", body = [Transfer],
          headers(("Link" = String, description = "`<URL>; rel=\"next\"`: the next (older) page, present while more transfers exist"))),
