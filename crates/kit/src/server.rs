@@ -15,7 +15,10 @@
 //!   connection is closed.
 //!
 //! The deadlines are checked by one timer per connection that wakes at most once per
-//! timeout, not per request: a request costs two atomic stores.
+//! timeout, not per request: a request costs a few atomic stores and two reads of the
+//! clock (when its head starts and when its connection goes idle). The timer, the
+//! shutdown signal and the drain deadline are looked at only when one of them wakes the
+//! connection's task, not on every wake-up (see [`Events`]).
 //!
 //! At most `--max-connections` connections are open per listener; a connection past
 //! the cap is accepted and closed at once (and counted), so the process never runs out
@@ -48,9 +51,9 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicU8, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering},
     },
-    task::{Context, Poll},
+    task::{Context, Poll, Wake, Waker},
     time::Duration,
 };
 
@@ -59,15 +62,19 @@ use axum::{
     body::Body,
     http::{HeaderValue, Request, Response, header},
 };
+use futures::task::AtomicWaker;
 use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::rt::TokioIo;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
     sync::Semaphore,
-    time::Instant,
+    time::{Instant, Sleep},
 };
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::{
+    sync::{CancellationToken, WaitForCancellationFutureOwned},
+    task::TaskTracker,
+};
 
 use crate::Shutdown;
 
@@ -115,7 +122,10 @@ impl Server {
         Ok(Self {
             name,
             listener,
-            router,
+            // Every handler made into a route once, here: a router that was not would
+            // do it for each request (a clone of the handler and of each layer's
+            // service, boxed), as `axum::serve` avoids with the same call.
+            router: router.with_state(()),
             limits: Limits::default(),
         })
     }
@@ -269,23 +279,28 @@ struct Connection {
 impl Connection {
     async fn serve(self, stream: TcpStream) {
         self.counters.open.increment(1.0);
-        let phase = Arc::new(Phase::new());
+        let state = Arc::new(ConnState {
+            phase: Phase::new(),
+            shutdown: self.shutdown.clone(),
+        });
         let io = TokioIo::new(Watched {
             io: stream,
-            phase: Arc::clone(&phase),
+            state: Arc::clone(&state),
         });
         let service = ConnService {
             router: self.router.clone(),
-            phase: Arc::clone(&phase),
-            shutdown: self.shutdown.clone(),
+            state: Arc::clone(&state),
         };
         let conn = http1::Builder::new()
             .max_buf_size(MAX_HEAD)
             .serve_connection(io, service);
         tokio::pin!(conn);
-        let check = tokio::time::sleep_until(phase.next_check(self.limits, Instant::now()));
-        tokio::pin!(check);
-        let mut graceful = false;
+        let phase = &state.phase;
+        let mut events = Events::new(
+            phase.next_check(self.limits, Instant::now()),
+            &self.shutdown,
+            &self.abort,
+        );
         loop {
             tokio::select! {
                 result = conn.as_mut() => {
@@ -294,28 +309,29 @@ impl Connection {
                     }
                     break;
                 }
-                () = &mut check => {
-                    let now = Instant::now();
-                    match phase.expired(self.limits, now) {
-                        Some(Expired::Head) => {
-                            self.counters.header_timeouts.increment(1);
-                            break;
+                event = &mut events => match event {
+                    Event::Check => {
+                        let now = Instant::now();
+                        match phase.expired(self.limits, now) {
+                            Some(Expired::Head) => {
+                                self.counters.header_timeouts.increment(1);
+                                break;
+                            }
+                            Some(Expired::Idle) => {
+                                self.counters.idle_timeouts.increment(1);
+                                break;
+                            }
+                            None => events.check.as_mut().reset(phase.next_check(self.limits, now)),
                         }
-                        Some(Expired::Idle) => {
-                            self.counters.idle_timeouts.increment(1);
-                            break;
+                    }
+                    Event::Shutdown => {
+                        if !phase.is_busy() {
+                            break; // idle, or a head never finished: nothing to wait for
                         }
-                        None => check.as_mut().reset(phase.next_check(self.limits, now)),
+                        conn.as_mut().graceful_shutdown();
                     }
-                }
-                () = self.shutdown.wait(), if !graceful => {
-                    if !phase.is_busy() {
-                        break; // idle, or a head never finished: nothing to wait for
-                    }
-                    conn.as_mut().graceful_shutdown();
-                    graceful = true;
-                }
-                () = self.abort.cancelled() => break,
+                    Event::Abort => break,
+                },
             }
         }
         self.counters.open.decrement(1.0);
@@ -339,6 +355,99 @@ impl Connection {
         };
         crate::http::record_unparsed(self.service, status, error);
     }
+}
+
+/// What a connection's task waits for beside the connection: its deadline check, the
+/// server's shutdown, the drain deadline.
+enum Event {
+    Check,
+    Shutdown,
+    Abort,
+}
+
+/// The future of [`Event`]s, polled beside the connection.
+///
+/// `tokio::select!` polls every branch each time the task wakes, once or more per
+/// request, and a token's future locks a mutex shared by every connection of the
+/// server each time it is polled. So these three are polled with a waker of their own
+/// ([`Woken`]) and only after it was called; a wake-up for the connection costs a
+/// waker registration and an atomic swap here.
+struct Events {
+    check: Pin<Box<Sleep>>,
+    /// Until it has fired (then a graceful shutdown is under way).
+    shutdown: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    abort: Pin<Box<WaitForCancellationFutureOwned>>,
+    woken: Arc<Woken>,
+    waker: Waker,
+}
+
+/// The waker of [`Events`]: records that it was called, then wakes the task.
+struct Woken {
+    called: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.called.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl Events {
+    fn new(check: Instant, shutdown: &Shutdown, abort: &CancellationToken) -> Self {
+        // Called already: the first poll registers the waker with each of them.
+        let woken = Arc::new(Woken {
+            called: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        Self {
+            check: Box::pin(tokio::time::sleep_until(check)),
+            shutdown: Some(Box::pin(shutdown.wait_owned())),
+            abort: Box::pin(abort.clone().cancelled_owned()),
+            waker: Waker::from(Arc::clone(&woken)),
+            woken,
+        }
+    }
+}
+
+impl Future for Events {
+    type Output = Event;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Event> {
+        let this = self.get_mut();
+        this.woken.task.register(cx.waker());
+        if !this.woken.called.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let mut own = Context::from_waker(&this.waker);
+        let event = if this.abort.as_mut().poll(&mut own).is_ready() {
+            Event::Abort
+        } else if let Some(shutdown) = &mut this.shutdown
+            && shutdown.as_mut().poll(&mut own).is_ready()
+        {
+            this.shutdown = None;
+            Event::Shutdown
+        } else if this.check.as_mut().poll(&mut own).is_ready() {
+            Event::Check
+        } else {
+            return Poll::Pending;
+        };
+        // Look at all three again next time: another may be ready too, and a reset
+        // timer must be polled to be armed.
+        this.woken.called.store(true, Ordering::Release);
+        Poll::Ready(event)
+    }
+}
+
+/// What a connection's task, its socket and its requests share.
+struct ConnState {
+    phase: Phase,
+    shutdown: Shutdown,
 }
 
 /// Which phase a connection is in, and since when (nanoseconds after `base`).
@@ -372,6 +481,12 @@ impl Phase {
         let nanos = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.since.store(nanos, Ordering::Relaxed);
         self.state.store(state, Ordering::Release);
+    }
+
+    /// A request is in the router. The busy phase has no deadline of its own, so
+    /// when it began is not recorded (a read of the clock saved per request).
+    fn set_busy(&self) {
+        self.state.store(BUSY, Ordering::Release);
     }
 
     fn is_busy(&self) -> bool {
@@ -416,7 +531,7 @@ impl Phase {
 /// The connection's socket, telling its [`Phase`] when bytes arrive.
 struct Watched {
     io: TcpStream,
-    phase: Arc<Phase>,
+    state: Arc<ConnState>,
 }
 
 impl AsyncRead for Watched {
@@ -429,7 +544,7 @@ impl AsyncRead for Watched {
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.io).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.phase.bytes_arrived();
+            this.state.phase.bytes_arrived();
         }
         polled
     }
@@ -469,8 +584,7 @@ impl AsyncWrite for Watched {
 /// a request is in the router, and asks the client to close once shutdown began.
 struct ConnService {
     router: Router,
-    phase: Arc<Phase>,
-    shutdown: Shutdown,
+    state: Arc<ConnState>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -479,12 +593,11 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     type Future = ConnFuture;
 
     fn call(&self, req: Request<Incoming>) -> ConnFuture {
-        self.phase.set(BUSY);
+        self.state.phase.set_busy();
         let future = tower::Service::call(&mut self.router.clone(), req);
         ConnFuture {
             future,
-            phase: Arc::clone(&self.phase),
-            shutdown: self.shutdown.clone(),
+            state: Arc::clone(&self.state),
         }
     }
 }
@@ -494,8 +607,7 @@ pin_project_lite::pin_project! {
     struct ConnFuture {
         #[pin]
         future: axum::routing::future::RouteFuture<Infallible>,
-        phase: Arc<Phase>,
-        shutdown: Shutdown,
+        state: Arc<ConnState>,
     }
 }
 
@@ -505,12 +617,12 @@ impl Future for ConnFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Ok(mut response) = std::task::ready!(this.future.poll(cx));
-        if this.shutdown.is_stopping() {
+        if this.state.shutdown.is_stopping() {
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        this.phase.set(IDLE);
+        this.state.phase.set(IDLE);
         Poll::Ready(Ok(response))
     }
 }

@@ -14,14 +14,23 @@
 //! step 2 after the shutdown delay (`--shutdown-delay`); a second signal skips the rest
 //! of the delay.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio_util::sync::CancellationToken;
 
 /// A clonable shutdown signal.
 #[derive(Debug, Clone, Default)]
 pub struct Shutdown {
-    stopping: CancellationToken,
+    /// Step 1: a flag, not a token (nothing waits for it), read once per response;
+    /// a token's `is_cancelled` locks a mutex that every clone of the token shares,
+    /// every connection's on both runtime threads.
+    stopping: Arc<AtomicBool>,
     stopped: CancellationToken,
 }
 
@@ -34,18 +43,18 @@ impl Shutdown {
     /// Step 1: report "not ready" and ask clients to close their connections, while
     /// still serving.
     pub fn begin_stopping(&self) {
-        self.stopping.cancel();
+        self.stopping.store(true, Ordering::Release);
     }
 
     /// Step 2 (and 1): stop accepting, drain, stop every task.
     pub fn trigger(&self) {
-        self.stopping.cancel();
+        self.begin_stopping();
         self.stopped.cancel();
     }
 
     /// Whether step 1 has been taken (readiness fails, connections are not reused).
     pub fn is_stopping(&self) -> bool {
-        self.stopping.is_cancelled()
+        self.stopping.load(Ordering::Acquire)
     }
 
     /// Whether step 2 has been taken.
