@@ -652,6 +652,18 @@ async fn problemize(response: Response) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
+/// The kit's problem mapping alone: an error response whose body is not JSON becomes
+/// problem+json (see [`problemize`]); any other passes as it is. The kit's layer does
+/// this for every response; it is public for a stack built otherwise (the tower-http
+/// one of `crates/berth/examples/ab_clock.rs`, which `scripts/bench kit` measures).
+pub async fn problem_json(response: Response) -> Response {
+    if needs_problem(&response) {
+        problemize(response).await
+    } else {
+        response
+    }
+}
+
 /// Whether [`problemize`] would rewrite `response`: an error whose body is not JSON.
 fn needs_problem(response: &Response) -> bool {
     let status = response.status();

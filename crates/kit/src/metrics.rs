@@ -121,7 +121,9 @@ struct RequestMetrics {
     duration: metrics::Histogram,
 }
 
-type Key = (&'static str, axum::http::Method, Option<MatchedPath>, u16);
+/// The labels of one answered request: service, method, route template (`None`: no
+/// route matched) and status.
+pub type RequestLabels = (&'static str, axum::http::Method, Option<MatchedPath>, u16);
 
 /// One resolved label set: (service, method, route template, status) and its handles.
 struct Entry {
@@ -139,8 +141,11 @@ thread_local! {
     static HANDLES: std::cell::RefCell<Vec<Entry>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Records one answered request.
-pub(crate) fn record(key: Key, elapsed: std::time::Duration) {
+/// Records one answered request: `http_requests_total` and
+/// `http_request_duration_seconds`. The kit's layer calls it for every request; it is
+/// public for a stack built otherwise (the tower-http one of
+/// `crates/berth/examples/ab_clock.rs`, which `scripts/bench kit` measures).
+pub fn record(key: RequestLabels, elapsed: std::time::Duration) {
     let (service, method, route, status) = key;
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     HANDLES.with(|cell| {

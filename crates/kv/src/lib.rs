@@ -80,6 +80,17 @@ pub struct Config {
     /// gets 503.
     #[arg(id = "kv-redis-timeout", long = "kv-redis-timeout", env = "BERTH_KV_REDIS_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub redis_timeout: Duration,
+    /// Let the Redis commands of requests that are ready together leave in one write
+    /// (on by default; off sends each command on its own, as redis-rs does). Why it is
+    /// on: docs/benchmarks.md, section kv, the rows "write coalescing".
+    #[arg(
+        id = "kv-redis-coalesce",
+        long = "kv-redis-coalesce",
+        env = "BERTH_KV_REDIS_COALESCE",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub redis_coalesce: bool,
     /// Prefix of kv's keys in Redis (the shipped ACL allows the `kv` user `kv:*`).
     #[arg(
         id = "kv-prefix",
@@ -102,6 +113,7 @@ impl Config {
             redis: RedisUrl::default(),
             redis_password_file: None,
             redis_timeout: Duration::from_secs(1),
+            redis_coalesce: true,
             prefix: "kv:".to_owned(),
             max_data: 1024 * 1024,
         }
@@ -143,4 +155,24 @@ pub fn app(
     http: &kit::http::HttpConfig,
 ) -> axum::Router {
     kit::http::app(build(store, config, tokens), http)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        kv: super::Config,
+    }
+
+    #[test]
+    fn redis_writes_are_coalesced_unless_switched_off() {
+        let default = Cli::try_parse_from(["kv"]).unwrap();
+        assert!(default.kv.redis_coalesce);
+        let off = Cli::try_parse_from(["kv", "--kv-redis-coalesce=false"]).unwrap();
+        assert!(!off.kv.redis_coalesce);
+        assert!(Cli::try_parse_from(["kv", "--kv-redis-coalesce=maybe"]).is_err());
+    }
 }

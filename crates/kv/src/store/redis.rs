@@ -2,7 +2,8 @@
 //!
 //! One multiplexed connection serves every request. Its socket is wrapped so that the
 //! commands of requests that are ready together leave in one write (the private
-//! `coalesce` module says why and how). When the connection ends (Redis restarted,
+//! `coalesce` module says why and how; `--kv-redis-coalesce=false` leaves the socket
+//! bare, for comparison: docs/benchmarks.md, section kv). When the connection ends (Redis restarted,
 //! killed, unreachable), it is forgotten at once and the next command opens a new one,
 //! so kv recovers by itself, and a request that comes after Redis is back is answered
 //! even when it is the first since the restart. Every command, connecting included, is bounded by a short timeout, so
@@ -44,6 +45,8 @@ pub struct RedisStore {
     connecting: tokio::sync::Mutex<u64>,
     prefix: String,
     timeout: Duration,
+    /// Whether the connection's socket is wrapped in [`Coalesced`].
+    coalesce: bool,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -52,6 +55,7 @@ impl std::fmt::Debug for RedisStore {
             .field("endpoint", &self.endpoint)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
+            .field("coalesce", &self.coalesce)
             .finish_non_exhaustive()
     }
 }
@@ -93,6 +97,18 @@ impl RedisStore {
         prefix: impl Into<String>,
         timeout: Duration,
     ) -> Result<Self, SetupError> {
+        Self::connect_coalescing(url, password, prefix, timeout, true).await
+    }
+
+    /// [`RedisStore::connect`], with the commands of concurrent requests sharing writes
+    /// (`coalesce`, what `connect` does) or each written on its own.
+    pub async fn connect_coalescing(
+        url: &str,
+        password: Option<&str>,
+        prefix: impl Into<String>,
+        timeout: Duration,
+        coalesce: bool,
+    ) -> Result<Self, SetupError> {
         let info = url.into_connection_info().map_err(SetupError::Url)?;
         let mut settings = info.redis_settings().clone();
         if let Some(password) = password
@@ -118,6 +134,7 @@ impl RedisStore {
             connecting: tokio::sync::Mutex::new(0),
             prefix: prefix.into(),
             timeout,
+            coalesce,
         };
         match store.run_raw(&redis::cmd("PING")).await {
             Ok(Ok(_)) => {}
@@ -214,17 +231,22 @@ impl RedisStore {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (connection, driver) =
-            MultiplexedConnection::new_with_config(&self.settings, Coalesced::new(socket), config)
-                .await?;
         let slot = Arc::downgrade(&self.connection);
-        tokio::spawn(async move {
-            driver.await;
-            if let Some(slot) = slot.upgrade() {
-                forget(&slot, number);
-            }
-        });
-        Ok(connection)
+        if self.coalesce {
+            let (connection, driver) = MultiplexedConnection::new_with_config(
+                &self.settings,
+                Coalesced::new(socket),
+                config,
+            )
+            .await?;
+            spawn_driver(driver, slot, number);
+            Ok(connection)
+        } else {
+            let (connection, driver) =
+                MultiplexedConnection::new_with_config(&self.settings, socket, config).await?;
+            spawn_driver(driver, slot, number);
+            Ok(connection)
+        }
     }
 
     /// Runs one command under the timeout: `Err` when it timed out, else Redis's
@@ -262,6 +284,21 @@ impl RedisStore {
             Err(elapsed) => Err(StoreError::Unavailable(Box::new(elapsed))),
         }
     }
+}
+
+/// Runs the driver of connection number `number`; when it ends, forgets the connection
+/// (if the store still exists).
+fn spawn_driver(
+    driver: impl Future<Output = ()> + Send + 'static,
+    slot: std::sync::Weak<Slot>,
+    number: u64,
+) {
+    tokio::spawn(async move {
+        driver.await;
+        if let Some(slot) = slot.upgrade() {
+            forget(&slot, number);
+        }
+    });
 }
 
 /// Forgets connection number `number` if it is still the open one: the next command
@@ -331,5 +368,45 @@ impl Store for RedisStore {
 
     fn backend(&self) -> &'static str {
         "redis"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The socket bare or coalesced, the store answers the same.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sets_and_gets_with_and_without_coalescing() {
+        for coalesce in [true, false] {
+            let store = RedisStore::connect_coalescing(
+                &testkit::redis_env::kv_url(),
+                None,
+                testkit::redis_env::unique_prefix("kv:coalesce-switch-"),
+                Duration::from_secs(5),
+                coalesce,
+            )
+            .await
+            .unwrap();
+            assert_eq!(store.coalesce, coalesce);
+            let ids: Vec<String> = (0..32).map(|i| format!("k{i}")).collect();
+            let created =
+                futures::future::join_all(ids.iter().map(|id| store.set(id, "one"))).await;
+            assert!(
+                created.iter().all(|r| matches!(r, Ok(SetOutcome::Created))),
+                "{created:?}"
+            );
+            let replaced = futures::future::join_all(ids.iter().map(|id| store.set(id, id))).await;
+            assert!(
+                replaced
+                    .iter()
+                    .all(|r| matches!(r, Ok(SetOutcome::Replaced))),
+                "{replaced:?}"
+            );
+            let read = futures::future::join_all(ids.iter().map(|id| store.get(id))).await;
+            for (id, value) in ids.iter().zip(read) {
+                assert_eq!(value.unwrap().as_deref(), Some(id.as_str()));
+            }
+        }
     }
 }

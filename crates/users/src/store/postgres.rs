@@ -27,12 +27,19 @@
 //! burst of transfers, nor transfers behind listings. A read whose connection
 //! the server ended meanwhile runs again on another; a write, which must never run
 //! twice, tests its connection first instead.
+//!
+//! The same store on sqlx's pools (`PgPool`, reads without the test before each use,
+//! as rates has them) is the feature `sqlx-pool` of this crate (module `sqlx_pool`),
+//! built only to measure one against the other: docs/benchmarks.md, section users, the
+//! rows "sessions".
 
 use std::{str::FromStr as _, time::Duration};
 
 use anyhow::Context;
 use async_trait::async_trait;
+#[cfg(not(feature = "sqlx-pool"))]
 use deadpool::managed::{self, Metrics, Object, PoolError, RecycleResult};
+#[cfg(not(feature = "sqlx-pool"))]
 use futures::future::BoxFuture;
 use sqlx::{
     Connection as _, FromRow as _, Row as _,
@@ -66,13 +73,23 @@ const LIST_USERS: &str = "SELECT array_agg(id), array_agg(name), array_agg(coins
 
 const TRANSFER_COLUMNS: &str = "id, from_id, to_id, amount, from_balance, to_balance, created_at";
 
+#[cfg(feature = "sqlx-pool")]
+mod sqlx_pool;
+#[cfg(feature = "sqlx-pool")]
+use sqlx_pool::Pool;
+
 /// The PostgreSQL store: a pool of sessions for reads and one for writes.
 #[derive(Clone)]
 pub struct PgStore {
-    reads: managed::Pool<Sessions>,
-    writes: managed::Pool<Sessions>,
+    reads: Pool,
+    writes: Pool,
 }
 
+/// A pool of [`Session`]s.
+#[cfg(not(feature = "sqlx-pool"))]
+type Pool = managed::Pool<Sessions>;
+
+#[cfg(not(feature = "sqlx-pool"))]
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore")
@@ -83,12 +100,14 @@ impl std::fmt::Debug for PgStore {
 }
 
 /// One pooled connection, and whether its last use ran to completion.
+#[cfg(not(feature = "sqlx-pool"))]
 #[derive(Debug)]
 pub struct Session {
     conn: PgConnection,
     clean: bool,
 }
 
+#[cfg(not(feature = "sqlx-pool"))]
 impl Session {
     /// The connection, for one use: until [`Session::finished`] says it went well, the
     /// session counts as unclean (a request dropped at an `.await` leaves it so).
@@ -105,11 +124,13 @@ impl Session {
 }
 
 /// Makes and recycles [`Session`]s.
+#[cfg(not(feature = "sqlx-pool"))]
 #[derive(Debug)]
 struct Sessions {
     options: PgConnectOptions,
 }
 
+#[cfg(not(feature = "sqlx-pool"))]
 impl managed::Manager for Sessions {
     type Type = Session;
     type Error = sqlx::Error;
@@ -133,6 +154,7 @@ impl managed::Manager for Sessions {
 }
 
 /// The pool's failures as the sqlx errors the rest of the store maps.
+#[cfg(not(feature = "sqlx-pool"))]
 fn pool_error(error: PoolError<sqlx::Error>) -> sqlx::Error {
     match error {
         PoolError::Backend(e) => e,
@@ -182,21 +204,26 @@ impl PgStore {
             .await
             .context("migrating the users database")?;
         migrating.close().await.ok();
-        let pool = |size: u32| {
-            managed::Pool::builder(Sessions {
-                options: options.clone(),
-            })
-            .max_size(usize::try_from(size.max(1)).unwrap_or(usize::MAX))
-            .wait_timeout(Some(WAIT))
-            .create_timeout(Some(WAIT))
-            .runtime(deadpool::Runtime::Tokio1)
-            .build()
-            .context("building a users connection pool")
-        };
         Ok(Self {
-            reads: pool(read_pool)?,
-            writes: pool(write_pool)?,
+            reads: Self::pool(&options, read_pool, true)?,
+            writes: Self::pool(&options, write_pool, false)?,
         })
+    }
+}
+
+#[cfg(not(feature = "sqlx-pool"))]
+impl PgStore {
+    /// A pool of at most `size` sessions (reads or not, they are alike here).
+    fn pool(options: &PgConnectOptions, size: u32, _reads: bool) -> anyhow::Result<Pool> {
+        managed::Pool::builder(Sessions {
+            options: options.clone(),
+        })
+        .max_size(usize::try_from(size.max(1)).unwrap_or(usize::MAX))
+        .wait_timeout(Some(WAIT))
+        .create_timeout(Some(WAIT))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .context("building a users connection pool")
     }
 
     /// Runs the read `query` on a session; when its connection turns out to be broken
