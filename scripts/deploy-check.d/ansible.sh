@@ -12,24 +12,29 @@
 #      values, encrypted with ansible-vault (a random vault password).
 #   4. Bad input on the fresh host: a vault without one password; the run must
 #      stop in preflight naming it, with nothing changed on the host.
-#   5. site.yml converges (timed); a second run reports changed=0 (timed).
-#   6. ansible/verify.sh inside the host: every unit active, systemd-analyze
+#   5. site.yml converges (timed); 6. a second run reports changed=0 (timed).
+#   7. ansible/verify.sh inside the host: every unit active, systemd-analyze
 #      security <= 2.0 for each berth unit, each service's /healthcheck and a
 #      real request, Redis ACL/AOF, PostgreSQL roles and listen addresses,
 #      Prometheus targets and rules.
-#   7. kv loses no acknowledged write while Redis is SIGKILLed
+#   8. kv loses no acknowledged write while Redis is SIGKILLed
 #      (systemctl kill -s KILL redis-server) and restarted (ansible/kv-redis-kill.py).
-#   8. One service's setting changed (app.yml, berth_clock_env): only berth-clock restarts
-#      (InvocationID of every unit before and after).
-#   9. rolling-restart.yml: every berth unit restarts, one host at a time, and
-#      answers /healthcheck; the stores do not restart.
-#  10. Bad input on the converged host: an unknown service name; the run stops
+#   9. One service's setting changed (app.yml, berth_clock_env): only berth-clock
+#      restarts (InvocationID of every unit before and after).
+#  10. rolling-restart.yml: every berth unit restarts and answers /healthcheck;
+#      the stores do not restart.
+#  11. Bad input on the converged host: an unknown service name; the run stops
 #      naming it, and no unit restarts and no file changes.
+#  12. With BERTH_ANSIBLE_MULTI_TIER=1: the multi-tier inventory on four hosts
+#      on one internal Podman network (ansible/multi-tier.sh): converge, changed=0,
+#      HAProxy, the stores' access rules, Prometheus, and rolling-restart.yml
+#      under a steady stream of requests through HAProxy with none failing.
 #
 # Environment:
 #   BERTH_BINARY=PATH          a prebuilt static binary (else static_binary builds it)
 #   BERTH_CACHE                the cache directory (/var/cache/berth): venv, rootfs
 #   BERTH_ANSIBLE_KEEP=1       keep the host container at the end (debugging)
+#   BERTH_ANSIBLE_MULTI_TIER=1 also step 11 (about as long again as steps 5-9)
 #   BERTH_ANSIBLE_RECORD=1     write the timings into docs/benchmarks.md
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -39,6 +44,8 @@ cd "$ROOT"
 HERE=$ROOT/scripts/deploy-check.d/ansible
 # shellcheck source=scripts/deploy-check.d/ansible/host-image.sh
 . "$HERE/host-image.sh"
+# shellcheck source=scripts/deploy-check.d/ansible/multi-tier.sh
+. "$HERE/multi-tier.sh"
 
 ANSIBLE_PINS="ansible-core==2.19.14 ansible==12.3.0 ansible-lint==26.10.1"
 HOST=berth-ansible-single
@@ -57,6 +64,7 @@ cleanup() {
         say "keeping $HOST (BERTH_ANSIBLE_KEEP=1): podman rm -f $HOST"
     else
         podman rm -f -t 0 "$HOST" >/dev/null 2>&1 || true
+        multi_tier_cleanup
     fi
     rm -rf "$WORK"
     ((rc == 0)) || printf '==> [ansible] FAILED (exit %s)\n' "$rc" >&2
@@ -93,6 +101,7 @@ show_log() {
 in_host() { podman exec "$HOST" "$@"; }
 # unit_ids: "unit=InvocationID" of every long-running unit of the host.
 unit_ids() {
+    # shellcheck disable=SC2016 # expanded by the host's shell
     in_host sh -c 'for u in $(systemctl list-units --type=service --state=running --no-legend --plain | awk "{print \$1}" | sort); do
         echo "$u=$(systemctl show -p InvocationID --value "$u")"; done'
 }
@@ -114,7 +123,9 @@ tail -n 3 "$WORK/lint.log" | sed 's/^/    /'
 
 # --- 2. the host ------------------------------------------------------------------------------
 step "a systemd host from Debian packages (Podman, --network=none)"
+start=$SECONDS
 IMAGE=$(host_image)
+IMAGE_SECONDS=$((SECONDS - start))
 podman rm -f -t 0 "$HOST" >/dev/null 2>&1 || true
 podman run -d --name "$HOST" --hostname berth-1 --network=none --systemd=always "$IMAGE" /sbin/init >/dev/null
 deadline=$((SECONDS + 60))
@@ -142,7 +153,7 @@ ADMIN_PW=$(secret vault_berth_redis_admin_password)
 USERS_PW=$(secret vault_berth_postgres_users_password)
 [[ -n $TOKEN && -n $KV_PW && -n $ADMIN_PW && -n $USERS_PW ]] || die "could not read the generated secrets"
 ansible-vault encrypt --vault-password-file "$WORK/vault-pass" "$WORK/vault.yml" "$WORK/vault-missing.yml" >/dev/null 2>&1
-head -c 14 "$WORK/vault.yml" | grep -q '^\$ANSIBLE_VAULT' || die "the vault is not encrypted"
+[[ $(head -c 14 "$WORK/vault.yml") == "\$ANSIBLE_VAULT" ]] || die "the vault is not encrypted"
 say "vault: $(grep -c '<random>' "$INVENTORY/group_vars/all/vault.yml.example") secrets, ansible-vault AES256"
 
 # --- 4. bad input on the fresh host ----------------------------------------------------------------
@@ -154,7 +165,7 @@ ansible-playbook -i "$INVENTORY/hosts.yml" -i "$HERE/single.yml" --vault-passwor
 grep -q 'berth_postgres_users_password' "$WORK/bad1.log" || { show_log bad1; die "the failure does not name berth_postgres_users_password"; }
 [[ $(recap bad1 changed) == 0 ]] || { show_log bad1; die "the failed run changed something"; }
 [[ $(host_state) == "$before" ]] || die "the failed run changed the host"
-grep -m1 -o "[^\"]*vault_berth_postgres_users_password[^\"]*" "$WORK/bad1.log" | head -c 200 | sed 's/^/    message: /'
+grep -m1 -o "[^\"]*vault_berth_postgres_users_password[^\"]*" "$WORK/bad1.log" | cut -c1-200 | sed 's/^/    message: /'
 echo
 say "stopped in preflight; changed=0; files, units and PostgreSQL roles on the host unchanged"
 
@@ -170,7 +181,7 @@ start=$SECONDS
 playbook converge2 site.yml || { show_log converge2; die "the second site.yml run failed"; }
 CONVERGE2=$((SECONDS - start))
 if [[ $(recap converge2 changed) != 0 ]]; then
-    grep -B1 -A3 '^changed:' "$WORK/converge2.log" | head -40 >&2
+    grep -B1 -A3 '^changed:' "$WORK/converge2.log" | sed -n 1,40p >&2
     die "second run: changed=$(recap converge2 changed), not 0"
 fi
 say "second run in ${CONVERGE2}s: ok=$(recap converge2 ok) changed=0"
@@ -178,7 +189,7 @@ say "second run in ${CONVERGE2}s: ok=$(recap converge2 ok) changed=0"
 # --- 6. verify inside the host ----------------------------------------------------------------------------
 step "verify inside the host (ansible/verify.sh)"
 lane=$(awk '/^COPY public.prices /{on=1; next} on && /^\\\./{exit} on {print $1, $2, $3}' deploy/compose/rates/sample.sql |
-    sort | uniq -c | sort -k1,1nr -k2 | head -1 | awk '{print $2, $3, $4, $1}')
+    sort | uniq -c | sort -k1,1nr -k2 | awk 'NR == 1 {print $2, $3, $4, $1}')
 podman cp "$HERE/verify.sh" "$HOST:/root/verify.sh"
 podman cp "$HERE/kv-redis-kill.py" "$HOST:/root/kv-redis-kill.py"
 podman exec -e TOKEN="$TOKEN" -e KV_PW="$KV_PW" -e ADMIN_PW="$ADMIN_PW" -e USERS_PW="$USERS_PW" \
@@ -215,17 +226,30 @@ say "${ROLLING}s; restarted: $restarted(stores untouched)"
 step "bad input: an unknown service name stops the run before any change"
 before=$(host_state)
 playbook bad2 site.yml -e '{"berth_services": ["clock", "clokc"]}' && { show_log bad2; die "site.yml accepted service clokc"; }
-grep -q 'berth_services' "$WORK/bad2.log" && grep -q 'clokc' "$WORK/bad2.log" ||
-    { show_log bad2; die "the failure does not name berth_services and clokc"; }
+if ! grep -q 'berth_services' "$WORK/bad2.log" || ! grep -q 'clokc' "$WORK/bad2.log"; then
+    show_log bad2
+    die "the failure does not name berth_services and clokc"
+fi
 [[ $(recap bad2 changed) == 0 ]] || { show_log bad2; die "the failed run changed something"; }
 [[ $(host_state) == "$before" ]] || die "the failed run changed the host"
-grep -m1 -o 'value of berth_services[^"]*' "$WORK/bad2.log" | head -c 200 | sed 's/^/    message: /'
+grep -m1 -o 'value of berth_services[^"]*' "$WORK/bad2.log" | cut -c1-200 | sed 's/^/    message: /'
 echo
 say "stopped in preflight; changed=0; no unit restarted, no file changed"
 
+# --- 11. multi-tier ---------------------------------------------------------------------------------------------------
+MT_CONVERGE1=- MT_CONVERGE2=- MT_ROLLING=-
+if [[ ${BERTH_ANSIBLE_MULTI_TIER:-0} == 1 ]]; then
+    step "the multi-tier inventory: app-1, app-2, db-1, mon-1 on one internal Podman network"
+    multi_tier_check
+fi
+
 # --- summary --------------------------------------------------------------------------------------------------------
-printf '\n==> [ansible] passed: converge %ss, idempotent second run %ss (changed=0), rolling restart %ss\n' \
-    "$CONVERGE1" "$CONVERGE2" "$ROLLING"
+printf '\n==> [ansible] passed in %ss (host image %ss): converge %ss, idempotent second run %ss (changed=0), rolling restart %ss\n' \
+    "$SECONDS" "$IMAGE_SECONDS" "$CONVERGE1" "$CONVERGE2" "$ROLLING"
+if [[ ${BERTH_ANSIBLE_MULTI_TIER:-0} == 1 ]]; then
+    printf '==> [ansible] multi-tier: converge %ss, second run %ss (changed=0), rolling restart %ss under load\n' \
+        "$MT_CONVERGE1" "$MT_CONVERGE2" "$MT_ROLLING"
+fi
 cat <<'NOTE'
 ==> [ansible] not exercised here:
     - the release-URL install (berth_release_url + berth_release_sha256): the host has no network;
@@ -234,9 +258,12 @@ cat <<'NOTE'
       roles ask for (their apt tasks find them installed)
     - SSH and sudo to a real machine: Ansible reaches the host through the containers.podman
       connection as root
-    - the multi-tier inventory (several hosts, HAProxy in front of the app hosts): not converged here
 NOTE
+if [[ ${BERTH_ANSIBLE_MULTI_TIER:-0} != 1 ]]; then
+    echo "    - the multi-tier inventory (four hosts, HAProxy): skipped; BERTH_ANSIBLE_MULTI_TIER=1 runs it"
+fi
 
 if [[ ${BERTH_ANSIBLE_RECORD:-0} == 1 ]]; then
-    python3 "$HERE/record.py" docs/benchmarks.md "$CONVERGE1" "$CONVERGE2" "$ROLLING"
+    python3 "$HERE/record.py" docs/benchmarks.md "$CONVERGE1" "$CONVERGE2" "$ROLLING" \
+        "$MT_CONVERGE1" "$MT_CONVERGE2" "$MT_ROLLING" "$SECONDS" "$IMAGE_SECONDS"
 fi

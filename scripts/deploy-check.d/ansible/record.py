@@ -1,7 +1,8 @@
 """Write the ansible timings into docs/benchmarks.md (between the ansible markers).
 
-Usage: record.py BENCHMARKS_MD CONVERGE_S SECOND_RUN_S ROLLING_S
-(scripts/deploy-check.d/ansible.sh with BERTH_ANSIBLE_RECORD=1).
+Usage: record.py BENCHMARKS_MD CONVERGE_S SECOND_RUN_S ROLLING_S MT_CONVERGE_S MT_SECOND_S MT_ROLLING_S TOTAL_S IMAGE_S
+(scripts/deploy-check.d/ansible.sh with BERTH_ANSIBLE_RECORD=1; "-" for the
+multi-tier figures when that step did not run).
 """
 
 import datetime
@@ -11,7 +12,7 @@ import re
 import subprocess
 import sys
 
-path, converge, second, rolling = sys.argv[1:5]
+path, converge, second, rolling, mt_converge, mt_second, mt_rolling, total, image = sys.argv[1:10]
 
 
 def cmd(*args):
@@ -38,7 +39,11 @@ packages preinstalled (no network), reached through the `containers.podman.podma
 |---|---|
 | first converge of `site.yml` on a fresh host (PostgreSQL roles, Redis ACL, 6 berth units, the rates sample loaded, Prometheus) | {converge} s |
 | second run, `changed=0` | {second} s |
-| `rolling-restart.yml` (one host: drain, converge, restart `berth.target`, wait for every `/healthcheck`) | {rolling} s |
+| `rolling-restart.yml` (one host: converge, restart `berth.target`, wait for every `/healthcheck`) | {rolling} s |
+| multi-tier (`BERTH_ANSIBLE_MULTI_TIER=1`): first converge of app-1, app-2, db-1, mon-1 (`--forks 4`) | {mt_converge} s |
+| multi-tier: second run, `changed=0` | {mt_second} s |
+| multi-tier: `rolling-restart.yml` over both app hosts behind HAProxy, under a steady stream of requests, none failed | {mt_rolling} s |
+| the whole `BERTH_ANSIBLE_MULTI_TIER=1 scripts/deploy-check ansible` run | {total} s, of which {image} s making the host image (0 on a warm cache; about 2-4 min from Debian's packages on a cold one) |
 
 Most of the time is Ansible's round trips: each task is a few `podman exec` calls
 (the connection has no pipelining); over SSH with pipelining a task costs about the same.

@@ -128,7 +128,10 @@ ok "Redis: default user off (NOAUTH), appendfsync always, ACL user kv refused FL
 
 # --- PostgreSQL -------------------------------------------------------------------------------
 listen=$(ss -ltnH 'sport = :5432' | awk '{print $4}' | sort | tr '\n' ' ')
-[[ $listen == '127.0.0.1:5432 [::1]:5432 ' ]] || fail "PostgreSQL listens on: $listen"
+[[ -n $listen ]] || fail "PostgreSQL does not listen on 5432"
+for a in $listen; do
+    [[ $a == 127.0.0.1:5432 || $a == '[::1]:5432' ]] || fail "PostgreSQL listens on $a (all: $listen)"
+done
 supers=$(runuser -u postgres -- psql -XAtc "SELECT string_agg(rolname, ',') FROM pg_roles WHERE rolsuper")
 [[ $supers == postgres ]] || fail "PostgreSQL superusers: $supers"
 PGPASSWORD=$USERS_PW psql -XAt "host=127.0.0.1 dbname=users user=users" -c 'SELECT 1' >/dev/null ||
