@@ -154,7 +154,7 @@ USERS_PW=$(secret vault_berth_postgres_users_password)
 [[ -n $TOKEN && -n $KV_PW && -n $ADMIN_PW && -n $USERS_PW ]] || die "could not read the generated secrets"
 ansible-vault encrypt --vault-password-file "$WORK/vault-pass" "$WORK/vault.yml" "$WORK/vault-missing.yml" >/dev/null 2>&1
 [[ $(head -c 14 "$WORK/vault.yml") == "\$ANSIBLE_VAULT" ]] || die "the vault is not encrypted"
-say "vault: $(grep -c '<random>' "$INVENTORY/group_vars/all/vault.yml.example") secrets, ansible-vault AES256"
+say "vault: $(grep -c '^vault_.*<random>' "$INVENTORY/group_vars/all/vault.yml.example") secrets, ansible-vault AES256"
 
 # --- 4. bad input on the fresh host ----------------------------------------------------------------
 step "bad input: a vault without vault_berth_postgres_users_password stops the run before any change"
@@ -264,6 +264,6 @@ if [[ ${BERTH_ANSIBLE_MULTI_TIER:-0} != 1 ]]; then
 fi
 
 if [[ ${BERTH_ANSIBLE_RECORD:-0} == 1 ]]; then
-    python3 "$HERE/record.py" docs/benchmarks.md "$CONVERGE1" "$CONVERGE2" "$ROLLING" \
+    BERTH_ANSIBLE_BINARY_VERSION="$("$BIN" --version)" python3 "$HERE/record.py" docs/benchmarks.md "$CONVERGE1" "$CONVERGE2" "$ROLLING" \
         "$MT_CONVERGE1" "$MT_CONVERGE2" "$MT_ROLLING" "$SECONDS" "$IMAGE_SECONDS"
 fi
