@@ -68,6 +68,12 @@ pub enum Error {
     /// `data` is not UTF-8 text (multipart).
     #[error("the field `data` must be UTF-8 text")]
     NotUtf8,
+    /// A form field other than `data`.
+    #[error("the form has a field {0:?}; it takes the field `data` only")]
+    UnknownField(String),
+    /// `data` given more than once.
+    #[error("the field `data` is given more than once")]
+    RepeatedData,
     /// `data` is longer than the limit.
     #[error("the field `data` is {size} bytes long; at most {limit} bytes are accepted")]
     TooLarge {
@@ -123,9 +129,13 @@ impl IntoResponse for Error {
             | Self::EmptyData
             | Self::NotAString
             | Self::NulInData
-            | Self::NotUtf8 => Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
+            | Self::NotUtf8
+            | Self::RepeatedData => Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
                 .with_detail(self.to_string())
                 .with("field", "data"),
+            Self::UnknownField(name) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
+                .with_detail(self.to_string())
+                .with("field", name.as_str()),
             Self::TooLarge { limit, .. } => Problem::new(StatusCode::PAYLOAD_TOO_LARGE)
                 .with_detail(self.to_string())
                 .with("field", "data")

@@ -129,6 +129,10 @@ impl Page {
     }
 }
 
+/// Letters that render as nothing: Unicode's default-ignorable code points of category
+/// Lo (Hangul fillers).
+const FILLERS: [char; 4] = ['\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}'];
+
 /// Normalises and checks a user name, returning the name to store:
 ///
 /// - stored in Unicode NFC, so a name typed composed (`café`, U+00E9) or decomposed
@@ -154,8 +158,6 @@ pub fn normalize_name(raw: &str) -> Result<String, Error> {
             format!("name has {chars} characters; at most {NAME_MAX_CHARS} are allowed"),
         ));
     }
-    // Letters that render as nothing (Unicode's default-ignorable Lo code points).
-    const FILLERS: [char; 4] = ['\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}'];
     if let Some(bad) = name.chars().find(|c| {
         FILLERS.contains(c)
             || matches!(
@@ -262,7 +264,10 @@ mod tests {
         let decomposed = normalize_name("cafe\u{301}").unwrap();
         assert_eq!(composed, decomposed);
         assert_eq!(name_key("ALICE"), name_key("alice"));
-        assert_eq!(name_key(&normalize_name("CAFE\u{301}").unwrap()), name_key(&composed));
+        assert_eq!(
+            name_key(&normalize_name("CAFE\u{301}").unwrap()),
+            name_key(&composed)
+        );
     }
 
     #[test]

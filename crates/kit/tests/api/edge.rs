@@ -130,7 +130,7 @@ async fn a_thousand_unfinished_heads_starve_nobody_and_are_closed_in_time() {
     }
     let all_closed = opened.elapsed();
     assert!(
-        all_closed < Duration::from_millis(1_500 + 2_500),
+        all_closed < Duration::from_secs(4),
         "the last unfinished connection was closed after {all_closed:?}"
     );
     let text = metrics(edge.addr).await;
@@ -154,7 +154,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
         .expect("closed by the server");
     let idle = idle_from.elapsed();
     assert!(
-        idle >= Duration::from_millis(600) && idle < Duration::from_millis(3_000),
+        idle >= Duration::from_millis(600) && idle < Duration::from_secs(3),
         "closed after {idle:?}"
     );
     // A connection in use is not cut by the idle timeout between its requests.

@@ -55,10 +55,10 @@ pub struct RatesQuery {
     /// Origin: a port code (e.g. `CNSGH`) or a region slug (e.g. `china_main`),
     /// covering every port below it, to any depth. Required; a code the data does not
     /// hold is a 400 naming the parameter.
-    #[param(example = "TWSHA", required = true, min_length = 1, max_length = 64)]
+    #[param(example = "TWSHA", required = true, value_type = String, min_length = 1, max_length = 64)]
     pub orig_code: Option<String>,
     /// Destination: a port code or a region slug, as `orig_code`. Required.
-    #[param(example = "MYFAL", required = true, min_length = 1, max_length = 64)]
+    #[param(example = "MYFAL", required = true, value_type = String, min_length = 1, max_length = 64)]
     pub dest_code: Option<String>,
 }
 

@@ -60,9 +60,9 @@ impl SqliteStore {
                 .bind(name)
                 .bind(name_key(name))
                 .bind(coins)
-                    .bind(now())
-                    .execute(&mut *tx)
-                    .await?;
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
             }
             tracing::info!(
                 users = DEMO_USERS.len(),

@@ -145,14 +145,21 @@ async fn names_are_normalised_and_unique_without_case(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.create_user("alice", 1).await;
     let p = problem(
-        app.post("/user", &json!({"name": "ALICE", "coins": 1})).await,
+        app.post("/user", &json!({"name": "ALICE", "coins": 1}))
+            .await,
         409,
     )
     .await;
     assert_eq!(p["field"], "name", "{p}");
-    for invisible in ["al\u{200b}ice", "\u{202e}ecila", "al\u{feff}ice", "a\u{3164}lice"] {
+    for invisible in [
+        "al\u{200b}ice",
+        "\u{202e}ecila",
+        "al\u{feff}ice",
+        "a\u{3164}lice",
+    ] {
         let p = problem(
-            app.post("/user", &json!({"name": invisible, "coins": 1})).await,
+            app.post("/user", &json!({"name": invisible, "coins": 1}))
+                .await,
             422,
         )
         .await;
@@ -167,12 +174,22 @@ async fn names_are_normalised_and_unique_without_case(backend: Backend) {
     let cafe: Value = r.json().await.unwrap();
     assert_eq!(cafe["name"], "caf\u{e9}");
     problem(
-        app.post("/user", &json!({"name": "CAF\u{c9}", "coins": 1})).await,
+        app.post("/user", &json!({"name": "CAF\u{c9}", "coins": 1}))
+            .await,
         409,
     )
     .await;
-    let names: Vec<Value> = app.all_users().await.iter().map(|u| u["name"].clone()).collect();
-    assert_eq!(names, [json!("alice"), json!("caf\u{e9}")], "nothing else was stored");
+    let names: Vec<Value> = app
+        .all_users()
+        .await
+        .iter()
+        .map(|u| u["name"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        [json!("alice"), json!("caf\u{e9}")],
+        "nothing else was stored"
+    );
     let (_, one) = app.get_json(&format!("/user/{alice}")).await;
     assert_eq!(one["name"], "alice");
 }
