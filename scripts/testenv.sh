@@ -15,6 +15,12 @@
 #       Exit 0 if both servers of DIR answer.
 #   scripts/testenv.sh check-redis DIR
 #       Check the Redis of DIR against deploy/redis's ACL and AOF contract.
+#   scripts/testenv.sh stop-pg DIR | start-pg DIR
+#       Stop PostgreSQL (fast shutdown: sessions are ended) or start it again, on the
+#       same data and port (for outage tests).
+#   scripts/testenv.sh kill-redis DIR | start-redis DIR
+#       SIGKILL Redis (no shutdown, no final fsync) or start it again, on the same
+#       data, ACL file and port.
 #
 # DIR/env exports (the contract with the Rust tests):
 #   BERTH_TEST_ENV_DIR            DIR (absolute)
@@ -448,6 +454,43 @@ cmd_check_redis() {
     say "Redis checks passed"
 }
 
+cmd_stop_pg() {
+    (($# == 1)) || usage
+    as_pg "$(pg_bin_dir)/pg_ctl" -D "$1/pg/data" -m fast -w -s stop
+}
+
+cmd_start_pg() {
+    (($# == 1)) || usage
+    as_pg "$(pg_bin_dir)/pg_ctl" -D "$1/pg/data" -l "$1/pg/postgres.log" -w \
+        -t "$PG_READY_TIMEOUT" -s start
+}
+
+cmd_kill_redis() {
+    (($# == 1)) || usage
+    local pid
+    pid=$(cat "$1/redis/redis.pid")
+    is_proc "$pid" redis-server || die "no Redis running for $1"
+    kill -KILL "$pid"
+    wait_gone "$pid" 10 || die "Redis $pid did not die"
+}
+
+cmd_start_redis() {
+    (($# == 1)) || usage
+    local rdir=$1/redis port hc
+    port=$(cat "$rdir/port")
+    hc=$(sed -n 's/^healthcheck=//p' "$rdir/passwords")
+    rm -f "$rdir/redis.pid"
+    "$(command -v redis-server)" "$REDIS_CONF_DIR/redis.conf" --aclfile "$rdir/users.acl" \
+        --dir "$rdir/data" --port "$port" --bind 127.0.0.1 --daemonize yes \
+        --pidfile "$rdir/redis.pid" --logfile "$rdir/redis.log" </dev/null >/dev/null 2>&1 ||
+        fail_with_log "redis-server failed to start again" "$rdir/redis.log"
+    local deadline=$((SECONDS + REDIS_READY_TIMEOUT))
+    until redis_ping "$port" healthcheck "$hc"; do
+        ((SECONDS < deadline)) || fail_with_log "Redis did not answer after a restart" "$rdir/redis.log"
+        sleep 0.1
+    done
+}
+
 main() {
     (($# >= 1)) || usage
     local cmd=$1
@@ -458,6 +501,10 @@ main() {
         down) cmd_down "$@" ;;
         status) cmd_status "$@" ;;
         check-redis) cmd_check_redis "$@" ;;
+        stop-pg) cmd_stop_pg "$@" ;;
+        start-pg) cmd_start_pg "$@" ;;
+        kill-redis) cmd_kill_redis "$@" ;;
+        start-redis) cmd_start_redis "$@" ;;
         free-port) free_port ;;
         -h | --help | help) usage 0 ;;
         *) usage ;;
