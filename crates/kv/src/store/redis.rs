@@ -68,6 +68,9 @@ use super::{SetOutcome, Store, StoreError};
 /// anyway.
 pub const CLUSTER_RETRIES: u32 = 3;
 
+/// How many command timeouts the cluster client may take to connect to a node.
+const CLUSTER_CONNECT: u32 = 3;
+
 /// How kv talks to Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -179,48 +182,71 @@ impl RedisStore {
         mode: Mode,
     ) -> Result<Self, SetupError> {
         let mut info = url.into_connection_info().map_err(SetupError::Url)?;
+        if mode == Mode::Cluster && matches!(info.addr(), ConnectionAddr::Unix(_)) {
+            return Err(SetupError::Mode(
+                "a Redis Cluster is reached over TCP: give a redis:// or rediss:// URL",
+            ));
+        }
         if let Some(password) = password
             && info.redis_settings().password().is_none()
         {
             let settings = info.redis_settings().clone().set_password(password);
             info = info.set_redis_settings(settings);
         }
-        let link = match mode {
-            Mode::Single => Link::Single(Single::new(&info)?),
-            Mode::Cluster => {
-                tls::install_default_provider();
-                Link::Cluster(cluster(info, timeout)?)
-            }
-        };
-        let store = Self {
-            link,
+        // The checks run on kv's own connection to the URL's server, in cluster mode
+        // too (a node), where the cluster client would only say that no node answers.
+        let mut store = Self {
+            link: Link::Single(Single::new(&info)?),
             prefix: prefix.into(),
             timeout,
         };
-        match store.run_raw(&redis::cmd("PING")).await {
+        let answered = store.run_raw(&redis::cmd("PING")).await;
+        let up = matches!(answered, Ok(Ok(_)));
+        match answered {
             Ok(Ok(_)) => store.check_mode(mode).await?,
+            Err(_) if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) => tracing::warn!(
+                "Redis does not answer yet (or does not speak TLS on that port: a TLS \
+                 handshake with a plain Redis never ends); kv will connect when it does"
+            ),
             Err(_) => tracing::warn!("Redis does not answer yet; kv will connect when it does"),
-            Ok(Err(e)) => store.refused(mode, e)?,
+            Ok(Err(e)) => Self::refused(e)?,
         }
         // A prefix the user may not use (the ACL's key pattern) is a configuration
-        // error: say so now rather than answer 500 to every request.
+        // error: say so now rather than answer 500 to every request. (Redis checks
+        // the ACL before it would redirect a cluster's key.)
         let probe = redis::cmd("EXISTS").arg(store.key("")).clone();
         if let Ok(Err(e)) = store.run_raw(&probe).await
             && e.kind() == ErrorKind::Server(ServerErrorKind::NoPerm)
         {
             return Err(SetupError::Refused(e));
         }
+        if mode == Mode::Cluster {
+            tls::install_default_provider();
+            let cluster = cluster(info, timeout)?;
+            // The cluster client connects to every master in the background: when
+            // the cluster answers, let it finish before the first request comes.
+            if up
+                && !matches!(
+                    tokio::time::timeout(
+                        CLUSTER_CONNECT * timeout,
+                        cluster.clone().req_packed_command(&redis::cmd("PING"))
+                    )
+                    .await,
+                    Ok(Ok(_))
+                )
+            {
+                tracing::warn!("not every master of the Redis Cluster answers yet");
+            }
+            store.link = Link::Cluster(cluster);
+        }
         Ok(store)
     }
 
     /// Sorts the failure of the first `PING`: refused (an error) or not up yet (a
     /// warning: kv starts and connects later).
-    fn refused(&self, mode: Mode, e: RedisError) -> Result<(), SetupError> {
-        if let Some(tls) = tls::rustls_error(&e) {
-            return Err(SetupError::Tls(tls.to_string()));
-        }
-        if mode == Mode::Cluster && is_not_a_cluster(&e) {
-            return Err(SetupError::Mode(NOT_A_CLUSTER));
+    fn refused(e: RedisError) -> Result<(), SetupError> {
+        if let Some(why) = tls::handshake_failure(&e) {
+            return Err(SetupError::Tls(why.to_owned()));
         }
         if e.kind() == ErrorKind::AuthenticationFailed {
             return Err(SetupError::Refused(e));
@@ -234,20 +260,25 @@ impl RedisStore {
         }
     }
 
-    /// In single mode, refuses a server that runs as a cluster (`INFO cluster` says
-    /// `cluster_enabled:1`): most keys would answer `MOVED`. (A user without `INFO`
-    /// skips the check.)
+    /// Refuses a server that runs as a cluster in single mode (most keys would answer
+    /// `MOVED`) or one that does not in cluster mode, as `INFO cluster` says. (A user
+    /// without `INFO` skips the check.)
     async fn check_mode(&self, mode: Mode) -> Result<(), SetupError> {
-        if mode == Mode::Single
-            && let Ok(Ok(Value::BulkString(info))) =
-                self.run_raw(redis::cmd("INFO").arg("cluster")).await
-            && String::from_utf8_lossy(&info).contains("cluster_enabled:1")
-        {
-            return Err(SetupError::Mode(
+        let Ok(Ok(Value::BulkString(info))) =
+            self.run_raw(redis::cmd("INFO").arg("cluster")).await
+        else {
+            return Ok(());
+        };
+        let info = String::from_utf8_lossy(&info);
+        match mode {
+            Mode::Single if info.contains("cluster_enabled:1") => Err(SetupError::Mode(
                 "Redis runs as a cluster: set --kv-redis-cluster (BERTH_KV_REDIS_CLUSTER=true)",
-            ));
+            )),
+            Mode::Cluster if info.contains("cluster_enabled:0") => Err(SetupError::Mode(
+                "Redis is not a cluster: unset --kv-redis-cluster (BERTH_KV_REDIS_CLUSTER=false)",
+            )),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn key(&self, id: &str) -> String {
@@ -286,22 +317,9 @@ impl RedisStore {
     }
 }
 
-const NOT_A_CLUSTER: &str =
-    "Redis is not a cluster: unset --kv-redis-cluster (BERTH_KV_REDIS_CLUSTER=false)";
-
-/// Whether `e` is a server's refusal of cluster commands (cluster support disabled).
-fn is_not_a_cluster(e: &RedisError) -> bool {
-    e.to_string().contains("cluster support disabled")
-}
-
 /// The cluster connection for `info` (a node of the cluster). It connects in the
 /// background: a cluster that is down at start is reached when it is up.
 fn cluster(info: ConnectionInfo, timeout: Duration) -> Result<ClusterConnection, SetupError> {
-    if matches!(info.addr(), ConnectionAddr::Unix(_)) {
-        return Err(SetupError::Mode(
-            "a Redis Cluster is reached over TCP: give a redis:// or rediss:// URL",
-        ));
-    }
     let client = ClusterClientBuilder::new([info])
         .retries(CLUSTER_RETRIES)
         // Redirects are resent at once; a reconnection waits 10 to 100 ms.
@@ -309,8 +327,11 @@ fn cluster(info: ConnectionInfo, timeout: Duration) -> Result<ClusterConnection,
         .max_retry_wait(100)
         .build()
         .map_err(SetupError::Url)?;
+    // Connections are made in the background, not for a request (which `run`
+    // bounds by `timeout`): they get longer, so that a slow TLS handshake with each
+    // master does not fail the cluster's (re)connection over and over.
     let config = ClusterConfig::new()
-        .set_connection_timeout(timeout)
+        .set_connection_timeout(CLUSTER_CONNECT * timeout)
         .set_response_timeout(timeout);
     Ok(client.get_pending_async_connection_with_config(config))
 }
@@ -390,7 +411,10 @@ impl Single {
             Endpoint::Tls(host, port, connector) => {
                 let socket = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
                 socket.set_nodelay(true)?;
-                let stream = connector.connect(socket).await?;
+                let stream = connector
+                    .connect(socket)
+                    .await
+                    .map_err(tls::handshake_error)?;
                 self.handshake(number, stream, config).await
             }
             Endpoint::Unix(path) => {

@@ -2,10 +2,13 @@
 //!
 //! `conformance!` writes each behaviour once and runs it on SQLite and on the shared
 //! test Redis (started by `scripts/test` from the shipped `deploy/redis` config, the
-//! `kv` ACL user). The Redis-only tests below start a Redis of their own to kill it.
+//! `kv` ACL user): plain, over TLS, and the Redis Cluster in cluster mode. The
+//! Redis-only tests below start a Redis of their own to kill it; `tls_cluster` checks
+//! certificates and the cluster's own behaviour.
 
 mod helpers;
 mod redis_only;
+mod tls_cluster;
 
 use futures::future::join_all;
 use helpers::{Backend, Options, TestApp, spawn_app, spawn_with};

@@ -11,13 +11,14 @@
 
 use std::{io, sync::Arc};
 
+use redis::{ErrorKind, RedisError};
 use rustls::{
     ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature},
     pki_types::{CertificateDer, ServerName, UnixTime},
 };
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{TlsConnector, client::TlsStream};
 
 /// Why TLS could not be set up.
@@ -80,7 +81,10 @@ impl Connector {
     }
 
     /// Runs the TLS handshake on `socket`.
-    pub(crate) async fn connect(&self, socket: TcpStream) -> io::Result<TlsStream<TcpStream>> {
+    pub(crate) async fn connect<S>(&self, socket: S) -> io::Result<TlsStream<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         self.connector.connect(self.name.clone(), socket).await
     }
 }
@@ -123,27 +127,24 @@ fn native_roots() -> Result<RootCertStore, TlsSetupError> {
     Ok(roots)
 }
 
-/// The rustls error behind a failure, if it is one: a failed handshake (an untrusted
-/// or misnamed certificate, a server that does not speak TLS).
-pub(crate) fn rustls_error<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a rustls::Error> {
-    let mut next = Some(error);
-    while let Some(e) = next {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        // `io::Error::source` skips the error it wraps: look at it directly.
-        if let Some(tls) = e
-            .downcast_ref::<io::Error>()
-            .and_then(io::Error::get_ref)
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls);
-        }
-        next = e.source();
+/// The description of a failed TLS handshake in a [`RedisError`].
+const HANDSHAKE_FAILED: &str = "the TLS handshake with Redis failed";
+
+/// A failed handshake as a [`RedisError`]: when rustls refused it (an untrusted or
+/// misnamed certificate, a server that does not speak TLS), an I/O error that says so
+/// (503 like any failure to connect, and recognised at start by
+/// [`handshake_failure`]); otherwise the I/O error itself.
+pub(crate) fn handshake_error(e: io::Error) -> RedisError {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(tls) => RedisError::from((ErrorKind::Io, HANDSHAKE_FAILED, tls.to_string())),
+        None => e.into(),
     }
-    None
+}
+
+/// What rustls said, when `e` is a handshake it refused ([`handshake_error`]).
+pub(crate) fn handshake_failure(e: &RedisError) -> Option<&str> {
+    (e.kind() == ErrorKind::Io && e.to_string().starts_with(HANDSHAKE_FAILED))
+        .then(|| e.detail().unwrap_or_default())
 }
 
 /// Accepts any certificate (`#insecure`); signatures are still checked, so the peer
