@@ -1,5 +1,6 @@
 //! `spawn_app`: the real MultiVAC application on a free port, over a backend kind
-//! (SQLite, or Redis + PostgreSQL), with a fresh database and key prefix per test.
+//! (SQLite, or Redis + PostgreSQL: plain, both over TLS, or a Redis Cluster), with a
+//! fresh database and key prefix per test.
 
 #![allow(dead_code)]
 
@@ -24,6 +25,28 @@ pub enum Kind {
     Sqlite,
     /// Redis Streams queue + PostgreSQL store (production).
     RedisPg,
+    /// The same, both over TLS: the shared TLS Redis (`rediss://`, certificate
+    /// verified through `SSL_CERT_FILE`) and the TLS-only PostgreSQL
+    /// (`sslmode=verify-full` with `sslrootcert`).
+    RedisTlsPgTls,
+    /// The queue on the shared Redis Cluster (TLS) in cluster mode + PostgreSQL.
+    RedisClusterPg,
+}
+
+impl Kind {
+    /// Whether the queue is in cluster mode.
+    pub fn cluster(self) -> bool {
+        self == Self::RedisClusterPg
+    }
+}
+
+/// The URL of a fresh database on the TLS-only PostgreSQL, its certificate verified.
+pub async fn fresh_verified_tls_database() -> String {
+    format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        testkit::pg::fresh_tls_database().await,
+        testkit::tls::private_ca().display()
+    )
 }
 
 /// Open backends and what keeps them alive.
@@ -53,6 +76,14 @@ pub async fn env(kind: Kind, tuning: Tuning) -> Env {
             Some(testkit::redis_env::multivac_url()),
             Some(testkit::pg::fresh_database().await),
         ),
+        Kind::RedisTlsPgTls => (
+            Some(testkit::redis_env::tls_multivac_url()),
+            Some(fresh_verified_tls_database().await),
+        ),
+        Kind::RedisClusterPg => (
+            Some(testkit::redis_env::cluster_multivac_url()),
+            Some(testkit::pg::fresh_database().await),
+        ),
     };
     env_with(kind, tuning, dir, redis, pg, prefix).await
 }
@@ -67,6 +98,7 @@ pub async fn env_with(
 ) -> Env {
     let args = BackendArgs {
         redis_prefix: prefix.clone(),
+        redis_cluster: kind.cluster(),
         redis_timeout: Duration::from_millis(1500),
         ..BackendArgs::default()
     };
@@ -137,16 +169,43 @@ impl Env {
     }
 }
 
-/// One test per backend kind: `sqlite::NAME` and `redis_pg::NAME` run `NAME(kind)`.
+/// One test per backend kind: `sqlite::NAME`, `redis_pg::NAME`, `redis_tls_pg_tls::NAME`
+/// and `redis_cluster_pg::NAME` run `NAME(kind)`.
 #[macro_export]
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         testkit::conformance! {
             sqlite => $crate::helpers::Kind::Sqlite,
-            redis_pg => $crate::helpers::Kind::RedisPg;
+            redis_pg => $crate::helpers::Kind::RedisPg,
+            redis_tls_pg_tls => $crate::helpers::Kind::RedisTlsPgTls,
+            redis_cluster_pg => $crate::helpers::Kind::RedisClusterPg;
             [$($name),*]
         }
     };
+}
+
+/// A Redis (one server or a cluster) a test can SIGKILL and start again.
+pub trait Killable {
+    fn kill9(&mut self);
+    async fn restart(&mut self);
+}
+
+impl Killable for testkit::redis_server::RedisServer {
+    fn kill9(&mut self) {
+        Self::kill9(self);
+    }
+    async fn restart(&mut self) {
+        Self::restart(self).await;
+    }
+}
+
+impl Killable for testkit::redis_server::RedisCluster {
+    fn kill9(&mut self) {
+        Self::kill9(self);
+    }
+    async fn restart(&mut self) {
+        Self::restart(self).await;
+    }
 }
 
 /// A running MultiVAC API (no worker).

@@ -1,8 +1,10 @@
 //! MultiVAC through the real router and server, on every backend: each behaviour is
-//! written once and runs on SQLite and on Redis + PostgreSQL (the conformance suite),
-//! then the tests particular to a backend.
+//! written once and runs on SQLite and on Redis + PostgreSQL (plain, both over TLS,
+//! and the queue on a Redis Cluster: the conformance suite), then the tests particular
+//! to a backend (`tls_cluster`: certificates and cluster mode).
 
 mod helpers;
+mod tls_cluster;
 
 use std::time::Duration;
 
@@ -447,12 +449,23 @@ async fn health_and_metrics(kind: Kind) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_means_503_and_loses_nothing_acknowledged() {
     let mut redis = testkit::redis_server::RedisServer::start().await;
+    let url = redis.url("multivac");
+    redis_down_then_back(Kind::RedisPg, &mut redis, url).await;
+}
+
+/// With the queue of `kind` on `redis` (at `url`): see
+/// [`redis_down_means_503_and_loses_nothing_acknowledged`].
+pub(crate) async fn redis_down_then_back(
+    kind: Kind,
+    redis: &mut impl helpers::Killable,
+    url: String,
+) {
     let pg = testkit::pg::fresh_database().await;
     let env = helpers::env_with(
-        Kind::RedisPg,
+        kind,
         fast_tuning(),
         tempfile::tempdir().unwrap(),
-        Some(redis.url("multivac")),
+        Some(url),
         Some(pg),
         "multivac:".into(),
     )
@@ -525,27 +538,39 @@ async fn postgres_tables_live_in_the_multivac_schema() {
 }
 
 /// A malformed stream entry (not written by MultiVAC) goes to the dead letters at once.
+/// Outside cluster mode the keys keep the names they had before cluster mode existed
+/// (`<prefix>queue`, `<prefix>dead`): nothing to migrate.
 #[tokio::test]
 async fn a_malformed_stream_entry_is_dead_lettered() {
     let env = env(Kind::RedisPg, fast_tuning()).await;
     let client = redis::Client::open(testkit::redis_env::multivac_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let _: String = redis::cmd("XADD")
-        .arg(format!("{}queue", env.redis_prefix))
-        .arg("*")
-        .arg("other")
-        .arg("x")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let total = env.drain().await;
-    assert_eq!((total.dead, total.stored), (1, 0));
+    malformed_entry(&env, &mut conn, &format!("{}queue", env.redis_prefix)).await;
     let dead: u64 = redis::cmd("XLEN")
         .arg(format!("{}dead", env.redis_prefix))
         .query_async(&mut conn)
         .await
         .unwrap();
     assert_eq!(dead, 1);
+}
+
+/// Writes an entry MultiVAC did not write into `stream`; checks the worker dead-letters
+/// it.
+pub(crate) async fn malformed_entry(
+    env: &helpers::Env,
+    conn: &mut impl redis::aio::ConnectionLike,
+    stream: &str,
+) {
+    let _: String = redis::cmd("XADD")
+        .arg(stream)
+        .arg("*")
+        .arg("other")
+        .arg("x")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let total = env.drain().await;
+    assert_eq!((total.dead, total.stored), (1, 0));
 }
 
 // ---- the embedded default, as `berth serve` builds it ----
