@@ -20,6 +20,9 @@ pub const TOKEN: &str = "test-token";
 pub enum Kind {
     Sqlite,
     Postgres,
+    /// The TLS-only test PostgreSQL, `sslmode=verify-full` with `sslrootcert` (not in
+    /// the conformance suite: the tests that go through every kind of connection).
+    PostgresTls,
 }
 
 /// Generates one `#[tokio::test]` per backend from one body taking the [`Kind`].
@@ -53,6 +56,11 @@ impl Db {
         let url = match kind {
             Kind::Sqlite => None,
             Kind::Postgres => Some(testkit::pg::fresh_database().await),
+            Kind::PostgresTls => Some(format!(
+                "{}?sslmode=verify-full&sslrootcert={}",
+                testkit::pg::fresh_tls_database().await,
+                testkit::tls::private_ca().display()
+            )),
         };
         Self {
             url,
