@@ -490,7 +490,11 @@ pub mod redis_server {
 
         /// The URL with no credentials (the default user, which is off).
         pub fn anonymous_url(&self) -> String {
-            let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+            let scheme = if self.tls.is_some() {
+                "rediss"
+            } else {
+                "redis"
+            };
             format!("{scheme}://127.0.0.1:{}/0", self.port)
         }
 
@@ -550,7 +554,11 @@ pub mod redis_server {
                     &free_port().to_string(),
                 ]
                 .into_iter()
-                .chain(tls.then_some(["--tls-cluster", "yes"]).into_iter().flatten())
+                .chain(
+                    tls.then_some(["--tls-cluster", "yes"])
+                        .into_iter()
+                        .flatten(),
+                )
                 .map(str::to_owned)
                 .collect();
                 let cert = tls.then(crate::tls::trusted);
@@ -562,12 +570,20 @@ pub mod redis_server {
                 .env("REDISCLI_AUTH", cluster.nodes[0].password("admin"))
                 .args(["--no-auth-warning", "--user", "admin"]);
             if tls {
-                create.arg("--tls").arg("--cacert").arg(crate::tls::trusted().ca);
+                create
+                    .arg("--tls")
+                    .arg("--cacert")
+                    .arg(crate::tls::trusted().ca);
             }
             let output = create
                 .arg("--cluster")
                 .arg("create")
-                .args(cluster.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)))
+                .args(
+                    cluster
+                        .nodes
+                        .iter()
+                        .map(|n| format!("127.0.0.1:{}", n.port)),
+                )
                 .arg("--cluster-yes")
                 .stdin(Stdio::null())
                 .output()

@@ -141,7 +141,9 @@ type Slot = RwLock<Option<(u64, MultiplexedConnection)>>;
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     /// The URL does not parse.
-    #[error("the Redis URL is not valid (expected redis://user:password@host:port/db or rediss://...)")]
+    #[error(
+        "the Redis URL is not valid (expected redis://user:password@host:port/db or rediss://...)"
+    )]
     Url(#[source] RedisError),
     /// Redis answered, but refused us (wrong password, missing permission...).
     #[error("Redis refused the connection or a command: check the user, password and ACL")]
@@ -264,8 +266,7 @@ impl RedisStore {
     /// `MOVED`) or one that does not in cluster mode, as `INFO cluster` says. (A user
     /// without `INFO` skips the check.)
     async fn check_mode(&self, mode: Mode) -> Result<(), SetupError> {
-        let Ok(Ok(Value::BulkString(info))) =
-            self.run_raw(redis::cmd("INFO").arg("cluster")).await
+        let Ok(Ok(Value::BulkString(info))) = self.run_raw(redis::cmd("INFO").arg("cluster")).await
         else {
             return Ok(());
         };

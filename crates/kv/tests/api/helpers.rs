@@ -144,10 +144,7 @@ pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
             let prefix = options
                 .prefix
                 .unwrap_or_else(|| testkit::redis_env::unique_prefix("kv:"));
-            let mode = if options
-                .cluster
-                .unwrap_or(backend == Backend::RedisCluster)
-            {
+            let mode = if options.cluster.unwrap_or(backend == Backend::RedisCluster) {
                 Mode::Cluster
             } else {
                 Mode::Single

@@ -30,7 +30,10 @@ async fn a_certificate_kv_cannot_trust_stops_it_at_start_unless_insecure() {
         panic!("not a TLS error: {err:?}")
     };
     assert!(why.contains("UnknownIssuer"), "{err}");
-    assert!(err.to_string().starts_with("TLS with Redis failed"), "{err}");
+    assert!(
+        err.to_string().starts_with("TLS with Redis failed"),
+        "{err}"
+    );
 
     // `#insecure` (redis-rs' syntax): encrypted, nothing checked.
     let insecure = format!("{}#insecure", server.url("kv"));
@@ -208,16 +211,14 @@ async fn the_setting_turns_cluster_mode_on() {
     config.redis = kv::RedisUrl::given(testkit::redis_env::cluster_kv_url());
     config.redis_cluster = true;
     config.prefix.clone_from(&prefix);
-    let app = crate::helpers::spawn_configured(
-        &config,
-        &kit::config::Common::for_tests(dir.path()),
-    )
-    .await;
+    let app =
+        crate::helpers::spawn_configured(&config, &kit::config::Common::for_tests(dir.path()))
+            .await;
     for i in 0..10 {
         assert_eq!(app.set(&format!("c{i}"), "v").await.status(), 201);
     }
-    let cluster = redis::cluster::ClusterClient::new([testkit::redis_env::cluster_admin_url()])
-        .unwrap();
+    let cluster =
+        redis::cluster::ClusterClient::new([testkit::redis_env::cluster_admin_url()]).unwrap();
     let mut conn = cluster.get_async_connection().await.unwrap();
     for i in 0..10 {
         let value: Option<String> = redis::cmd("GET")

@@ -53,7 +53,10 @@ pub const CLUSTER_RETRIES: u32 = 3;
 /// hash to one slot.
 pub fn keys(prefix: &str, cluster: bool) -> (String, String) {
     if cluster {
-        (format!("{prefix}{{q}}:queue"), format!("{prefix}{{q}}:dead"))
+        (
+            format!("{prefix}{{q}}:queue"),
+            format!("{prefix}{{q}}:dead"),
+        )
     } else {
         (format!("{prefix}queue"), format!("{prefix}dead"))
     }
@@ -102,8 +105,8 @@ impl ConnectionLike for Conn {
 /// Where consumers get their own connections.
 #[derive(Clone)]
 enum Opener {
-    Single(Client),
-    Cluster(ClusterClient),
+    Single(Box<Client>),
+    Cluster(Box<ClusterClient>),
 }
 
 impl Opener {
@@ -208,7 +211,7 @@ impl RedisQueue {
                 }
                 other => other,
             })?;
-            (Opener::Cluster(client), Conn::Cluster(conn))
+            (Opener::Cluster(Box::new(client)), Conn::Cluster(conn))
         } else {
             let client = Client::open(url)?;
             let config = ConnectionManagerConfig::new()
@@ -219,7 +222,7 @@ impl RedisQueue {
                 Ok(ConnectionManager::new_with_config(client.clone(), config).await?)
             })
             .await?;
-            (Opener::Single(client), Conn::Manager(conn))
+            (Opener::Single(Box::new(client)), Conn::Manager(conn))
         };
         let queue = Self {
             opener,

@@ -47,7 +47,9 @@ async fn a_certificate_multivac_cannot_trust_stops_it_at_start_unless_insecure()
     let queue = RedisQueue::connect(&insecure, "multivac:", false, IDLE, TIMEOUT)
         .await
         .unwrap();
-    let id = multivac::queue::Queue::push(&queue, "over TLS").await.unwrap();
+    let id = multivac::queue::Queue::push(&queue, "over TLS")
+        .await
+        .unwrap();
     let client = redis::Client::open(redis.unix_url("admin")).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let len: u64 = redis::cmd("XLEN")
@@ -65,8 +67,8 @@ async fn in_cluster_mode_the_keys_share_one_slot_under_the_prefix() {
     assert!(prefix.starts_with("multivac:"), "{prefix}");
     env.backends.queue.push("tagged").await.unwrap();
 
-    let admin = redis::cluster::ClusterClient::new([testkit::redis_env::cluster_admin_url()])
-        .unwrap();
+    let admin =
+        redis::cluster::ClusterClient::new([testkit::redis_env::cluster_admin_url()]).unwrap();
     let mut conn = admin.get_async_connection().await.unwrap();
     let (stream, dead) = multivac::queue::redis::keys(&prefix, true);
     assert_eq!(stream, format!("{prefix}{{q}}:queue"));
@@ -109,7 +111,10 @@ async fn in_cluster_mode_the_keys_share_one_slot_under_the_prefix() {
         .unwrap();
     assert_eq!(dead_letters, 1);
     let counts = env.backends.queue.counts().await.unwrap();
-    assert_eq!((counts.queued, counts.in_progress, counts.failed), (0, 0, 1));
+    assert_eq!(
+        (counts.queued, counts.in_progress, counts.failed),
+        (0, 0, 1)
+    );
 }
 
 #[tokio::test]

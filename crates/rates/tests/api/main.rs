@@ -272,7 +272,9 @@ async fn end_sessions(app: &helpers::TestApp) -> usize {
 
     let url = app.db.url.as_deref().expect("a PostgreSQL test");
     // postgres://...@HOST/DATABASE[?QUERY]: the same server's `postgres` database.
-    let (url, query) = url.split_once('?').map_or((url, None), |(u, q)| (u, Some(q)));
+    let (url, query) = url
+        .split_once('?')
+        .map_or((url, None), |(u, q)| (u, Some(q)));
     let (base, database) = url.rsplit_once('/').unwrap();
     let admin_url = match query {
         Some(query) => format!("{base}/postgres?{query}"),

@@ -89,7 +89,10 @@ async fn a_certificate_users_cannot_trust_stops_it_at_start() {
     );
     let err = open(&url).await.err().expect("an untrusted certificate");
     let chain = format!("{err:#}");
-    assert!(chain.contains("connecting to the users database"), "{chain}");
+    assert!(
+        chain.contains("connecting to the users database"),
+        "{chain}"
+    );
     assert!(chain.contains("UnknownIssuer"), "{chain}");
 }
 
@@ -98,6 +101,9 @@ async fn sslmode_require_against_a_server_without_tls_stops_users_at_start() {
     let url = format!("{}?sslmode=require", testkit::pg::fresh_database().await);
     let err = open(&url).await.err().expect("no TLS on the server");
     let chain = format!("{err:#}");
-    assert!(chain.contains("connecting to the users database"), "{chain}");
+    assert!(
+        chain.contains("connecting to the users database"),
+        "{chain}"
+    );
     assert!(chain.contains("server does not support TLS"), "{chain}");
 }

@@ -220,9 +220,10 @@ mod tests {
             tokio::spawn(driver);
             connection
         } else {
-            let (connection, driver) = MultiplexedConnection::new_with_config(settings, io, config())
-                .await
-                .unwrap();
+            let (connection, driver) =
+                MultiplexedConnection::new_with_config(settings, io, config())
+                    .await
+                    .unwrap();
             tokio::spawn(driver);
             connection
         }

@@ -25,9 +25,7 @@ use tokio_rustls::{TlsConnector, client::TlsStream};
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
     /// No root certificate could be read.
-    #[error(
-        "no trusted root certificate could be loaded (set SSL_CERT_FILE to a CA bundle): {0}"
-    )]
+    #[error("no trusted root certificate could be loaded (set SSL_CERT_FILE to a CA bundle): {0}")]
     NoRoots(String),
     /// The host is not a valid TLS server name.
     #[error("{0:?} is not a valid TLS server name")]
@@ -135,7 +133,10 @@ const HANDSHAKE_FAILED: &str = "the TLS handshake with Redis failed";
 /// (503 like any failure to connect, and recognised at start by
 /// [`handshake_failure`]); otherwise the I/O error itself.
 pub(crate) fn handshake_error(e: io::Error) -> RedisError {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
         Some(tls) => RedisError::from((ErrorKind::Io, HANDSHAKE_FAILED, tls.to_string())),
         None => e.into(),
     }
