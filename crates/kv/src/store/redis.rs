@@ -59,7 +59,6 @@ use redis::{
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub use self::tls::TlsSetupError;
 use self::{coalesce::Coalesced, tls::Connector};
 use super::{SetOutcome, Store, StoreError};
 

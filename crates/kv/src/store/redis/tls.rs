@@ -23,7 +23,7 @@ use tokio_rustls::{TlsConnector, client::TlsStream};
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsSetupError {
+pub(crate) enum TlsSetupError {
     /// No root certificate could be read.
     #[error("no trusted root certificate could be loaded (set SSL_CERT_FILE to a CA bundle): {0}")]
     NoRoots(String),
