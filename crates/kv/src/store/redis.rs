@@ -384,7 +384,10 @@ impl Single {
             return Ok(open);
         }
         let number = *opened + 1;
-        let connection = self.open(number).await?;
+        // Boxed: opening (socket, TLS handshake, `AUTH`) is a state machine of kilobytes
+        // that would otherwise be part of every command's future, allocated and moved
+        // per request though it runs once per connection.
+        let connection = Box::pin(self.open(number)).await?;
         *opened = number;
         let open = (number, connection);
         *self
