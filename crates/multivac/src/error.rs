@@ -21,6 +21,9 @@ pub enum BackendError {
     /// The operation did not complete in time.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// The backend is not what the settings say (e.g. a Redis Cluster in single mode).
+    #[error("{0}")]
+    Setup(String),
 }
 
 impl BackendError {
@@ -36,6 +39,7 @@ impl BackendError {
                     || e.is_unrecoverable_error()
             }
             Self::Sql(e) => kit::db::is_unavailable(e),
+            Self::Setup(_) => false,
         }
     }
 }

@@ -28,15 +28,21 @@ pub async fn open(config: &Config, common: &Common) -> anyhow::Result<Arc<dyn St
             None,
             config.redis_password_file.as_ref(),
         )?;
-        let store = redis::RedisStore::connect(
+        let mode = if config.redis_cluster {
+            redis::Mode::Cluster
+        } else {
+            redis::Mode::Single
+        };
+        let store = redis::RedisStore::connect_with(
             url.expose(),
             password.as_ref().map(Secret::expose),
             config.prefix.clone(),
             config.redis_timeout,
+            mode,
         )
         .await
         .context("kv: connecting to Redis")?;
-        tracing::info!(prefix = %config.prefix, "kv stores in Redis");
+        tracing::info!(prefix = %config.prefix, cluster = config.redis_cluster, "kv stores in Redis");
         Ok(Arc::new(store))
     } else {
         let path = common.data_dir.join("kv.db");

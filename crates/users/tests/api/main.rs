@@ -5,6 +5,7 @@
 mod bank;
 mod helpers;
 mod service;
+mod tls;
 
 use futures::future::join_all;
 use helpers::{Backend, TOKEN, next_link, problem, spawn_app};
