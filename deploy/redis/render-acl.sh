@@ -106,9 +106,13 @@ done
 [ "$nset" -gt 0 ] || die "no password set (REDIS_KV_PASSWORD[_FILE], REDIS_MULTIVAC_PASSWORD[_FILE], REDIS_HEALTHCHECK_PASSWORD[_FILE], REDIS_ADMIN_PASSWORD[_FILE])"
 
 # What a client sends while connecting: AUTH / HELLO (AUTH ...), SELECT db,
-# CLIENT SETNAME, CLIENT SETINFO (7.2+), INFO. (AUTH and HELLO are allowed
-# to everybody by Redis anyway; they are listed for clarity.)
-handshake="+auth +hello +select +client|setname${setinfo} +info"
+# CLIENT SETNAME, CLIENT SETINFO (7.2+), INFO; and a cluster client (kv and
+# multivac with --*-redis-cluster: MemoryDB, ElastiCache cluster mode) reads
+# the topology (CLUSTER SLOTS, or CLUSTER SHARDS in newer clients) and sends
+# ASKING before a command redirected during a slot migration. (AUTH and HELLO
+# are allowed to everybody by Redis anyway; they are listed for clarity.
+# None of these reads or writes a key.)
+handshake="+auth +hello +select +client|setname${setinfo} +info +cluster|slots +cluster|shards +asking"
 
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT

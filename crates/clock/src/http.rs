@@ -34,8 +34,9 @@ pub fn router() -> OpenApiRouter {
 /// Query of `GET /clock`.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ClockQuery {
-    /// The time as seen in the mirror, `HH:MM` (or `H:MM`), `1 <= HH < 13`.
-    #[param(example = "12:22")]
+    /// The time as seen in the mirror, `HH:MM` (or `H:MM`), `1 <= HH < 13`. Required
+    /// (the handler answers its absence with a 400 of its own, hence the `Option`).
+    #[param(example = "12:22", required = true, value_type = String, pattern = r"^(0?[1-9]|1[0-2]):[0-5][0-9]$")]
     pub mirror_time: Option<String>,
 }
 

@@ -73,7 +73,7 @@ pub struct Status {
 }
 
 /// The value stored under an id, as `{"<id>":"<data>"}`.
-#[utoipa::path(get, path = "/get/{id}", tag = "kv", params(("id" = String, Path, description = "The key")),
+#[utoipa::path(get, path = "/get/{id}", tag = "kv", params(("id" = String, Path, min_length = 1, max_length = 512, description = "The key: 1 to 512 bytes")),
     responses(
         (status = 200, description = "`{\"<id>\": \"<data>\"}`", body = Object,
          example = json!({"one": "one"})),

@@ -15,7 +15,8 @@
 //! a store that does not answer is a fast 503, never a hung request.
 //!
 //! Stores: SQLite at `<data dir>/kv.db` (WAL, `synchronous=FULL`) by default; Redis when
-//! a URL is given (`--kv-redis-url`, else `REDIS_URL`), keys under `--kv-prefix`.
+//! a URL is given (`--kv-redis-url`, else `REDIS_URL`; `rediss://` for TLS), keys under
+//! `--kv-prefix`, one server or a Redis Cluster (`--kv-redis-cluster`).
 //!
 //! # Layout
 //!
@@ -55,8 +56,8 @@ kit::secret_args!(
     RedisUrl,
     "kv-redis-url",
     "BERTH_KV_REDIS_URL",
-    "Redis URL of kv (redis://user:password@host:port/db); else REDIS_URL; with neither, \
-     kv stores in SQLite in the data directory"
+    "Redis URL of kv (redis://user:password@host:port/db, rediss:// for TLS); else REDIS_URL; \
+     with neither, kv stores in SQLite in the data directory"
 );
 
 /// The kv service's settings.
@@ -80,9 +81,22 @@ pub struct Config {
     /// gets 503.
     #[arg(id = "kv-redis-timeout", long = "kv-redis-timeout", env = "BERTH_KV_REDIS_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub redis_timeout: Duration,
+    /// Whether Redis is a Redis Cluster (MemoryDB, ElastiCache in cluster mode): the URL
+    /// names one node, and each command goes to the master of its key's slot.
+    #[arg(
+        id = "kv-redis-cluster",
+        long = "kv-redis-cluster",
+        env = "BERTH_KV_REDIS_CLUSTER",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub redis_cluster: bool,
     /// Let the Redis commands of requests that are ready together leave in one write
-    /// (on by default; off sends each command on its own, as redis-rs does). Why it is
-    /// on: docs/benchmarks.md, section kv, the rows "write coalescing".
+    /// (on by default; off sends each command on its own, as redis-rs does; a cluster's
+    /// writes are never coalesced). Why it is on: docs/benchmarks.md, section kv, the
+    /// rows "write coalescing".
     #[arg(
         id = "kv-redis-coalesce",
         long = "kv-redis-coalesce",
@@ -113,6 +127,7 @@ impl Config {
             redis: RedisUrl::default(),
             redis_password_file: None,
             redis_timeout: Duration::from_secs(1),
+            redis_cluster: false,
             redis_coalesce: true,
             prefix: "kv:".to_owned(),
             max_data: 1024 * 1024,

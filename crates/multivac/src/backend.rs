@@ -57,6 +57,7 @@ impl Backends {
                 RedisQueue::connect(
                     url.expose(),
                     &args.redis_prefix,
+                    args.redis_cluster,
                     tuning.claim_idle,
                     args.redis_timeout,
                 )

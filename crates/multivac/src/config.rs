@@ -35,8 +35,8 @@ kit::secret_args!(
     RedisUrl,
     "multivac-redis-url",
     "BERTH_MULTIVAC_REDIS_URL",
-    "Redis URL of the queue (a Stream with a consumer group); else REDIS_URL; else the \
-     embedded SQLite queue"
+    "Redis URL of the queue (a Stream with a consumer group; rediss:// for TLS); else \
+     REDIS_URL; else the embedded SQLite queue"
 );
 
 kit::secret_args!(
@@ -100,7 +100,8 @@ pub struct BackendArgs {
     /// The queue's own Redis URL.
     #[command(flatten)]
     pub redis: RedisUrl,
-    /// Prefix of the queue's Redis keys (`<prefix>queue`, `<prefix>dead`).
+    /// Prefix of the queue's Redis keys (`<prefix>queue`, `<prefix>dead`; in a cluster
+    /// `<prefix>{q}:queue`, `<prefix>{q}:dead`).
     #[arg(
         id = "multivac-redis-prefix",
         long = "multivac-redis-prefix",
@@ -108,6 +109,19 @@ pub struct BackendArgs {
         default_value = "multivac:"
     )]
     pub redis_prefix: String,
+    /// Whether the queue's Redis is a Redis Cluster (MemoryDB, ElastiCache in cluster
+    /// mode): the URL names one node, and the keys carry a hash tag so that they share
+    /// a slot.
+    #[arg(
+        id = "multivac-redis-cluster",
+        long = "multivac-redis-cluster",
+        env = "BERTH_MULTIVAC_REDIS_CLUSTER",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub redis_cluster: bool,
     /// Longest a single Redis command may take before the request fails (503).
     #[arg(
         id = "multivac-redis-timeout",
@@ -183,6 +197,7 @@ impl Default for BackendArgs {
         Self {
             redis: RedisUrl::default(),
             redis_prefix: "multivac:".into(),
+            redis_cluster: false,
             redis_timeout: Duration::from_secs(2),
             database: DatabaseUrl::default(),
         }

@@ -21,6 +21,9 @@ pub enum BackendError {
     /// The operation did not complete in time.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// The backend is not what the settings say (e.g. a Redis Cluster in single mode).
+    #[error("{0}")]
+    Setup(String),
 }
 
 impl BackendError {
@@ -36,6 +39,7 @@ impl BackendError {
                     || e.is_unrecoverable_error()
             }
             Self::Sql(e) => kit::db::is_unavailable(e),
+            Self::Setup(_) => false,
         }
     }
 }
@@ -68,6 +72,12 @@ pub enum Error {
     /// `data` is not UTF-8 text (multipart).
     #[error("the field `data` must be UTF-8 text")]
     NotUtf8,
+    /// A form field other than `data`.
+    #[error("the form has a field {0:?}; it takes the field `data` only")]
+    UnknownField(String),
+    /// `data` given more than once.
+    #[error("the field `data` is given more than once")]
+    RepeatedData,
     /// `data` is longer than the limit.
     #[error("the field `data` is {size} bytes long; at most {limit} bytes are accepted")]
     TooLarge {
@@ -123,9 +133,13 @@ impl IntoResponse for Error {
             | Self::EmptyData
             | Self::NotAString
             | Self::NulInData
-            | Self::NotUtf8 => Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
+            | Self::NotUtf8
+            | Self::RepeatedData => Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
                 .with_detail(self.to_string())
                 .with("field", "data"),
+            Self::UnknownField(name) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
+                .with_detail(self.to_string())
+                .with("field", name.as_str()),
             Self::TooLarge { limit, .. } => Problem::new(StatusCode::PAYLOAD_TOO_LARGE)
                 .with_detail(self.to_string())
                 .with("field", "data")

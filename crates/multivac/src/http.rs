@@ -109,21 +109,52 @@ async fn answer(State(state): State<AppState>) -> Result<Response> {
     )))
 }
 
-/// The body of `POST /multivac/data` as a form (urlencoded or multipart).
-#[derive(Debug, Deserialize, ToSchema)]
+/// The body of `POST /multivac/data` as a form (urlencoded or multipart): the field
+/// `data`, once, and nothing else.
+#[derive(Debug, Deserialize)]
 pub struct DataForm {
-    /// The datum: non-empty UTF-8 text, at most `--multivac-max-data` bytes.
-    #[schema(example = "How can the net amount of entropy of the universe be decreased?")]
-    pub data: Option<String>,
+    /// The datum.
+    pub data: String,
 }
+
+impl utoipa::PartialSchema for DataForm {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .description(Some(
+                "The body of `POST /multivac/data` as a form: the field `data`, once, and nothing else.",
+            ))
+            .property(
+                "data",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some(
+                        "The datum: non-empty UTF-8 text without NUL, at most `--multivac-max-data` \
+                         bytes (64 KiB by default; 413 past it).",
+                    ))
+                    .examples([serde_json::json!(
+                        "How can the net amount of entropy of the universe be decreased?"
+                    )])
+                    .min_length(Some(1))
+                    .pattern(Some(r"^[^\x00]+$")),
+            )
+            .required("data")
+            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)))
+            .into()
+    }
+}
+
+impl ToSchema for DataForm {}
 
 /// The body of `POST /multivac/data` as JSON (read by the kit's rules,
 /// [`kit::json::parse`]: a repeated or unknown member is a 422).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataJson {
-    /// The datum: a non-empty string, at most `--multivac-max-data` bytes.
-    #[schema(value_type = String, example = "How can the net amount of entropy of the universe be decreased?")]
+    /// The datum: a non-empty string without NUL, at most `--multivac-max-data` bytes
+    /// (64 KiB by default; 413 past it).
+    #[schema(value_type = String, example = "How can the net amount of entropy of the universe be decreased?",
+             min_length = 1, pattern = r"^[^\x00]+$")]
     pub data: Option<serde_json::Value>,
 }
 
@@ -175,13 +206,18 @@ impl FromRequest<AppState> for Datum {
                     .await
                     .map_err(|e| rejected(e.status(), e.body_text()))?
                 {
-                    if field.name() == Some("data") && found.is_none() {
-                        let bytes = field
-                            .bytes()
-                            .await
-                            .map_err(|e| rejected(e.status(), e.body_text()))?;
-                        found = Some(String::from_utf8(bytes.into()).map_err(|_| Error::NotUtf8)?);
+                    let name = field.name().unwrap_or_default().to_owned();
+                    if name != "data" {
+                        return Err(Error::UnknownField(shorten(&name)));
                     }
+                    if found.is_some() {
+                        return Err(Error::RepeatedData);
+                    }
+                    let bytes = field
+                        .bytes()
+                        .await
+                        .map_err(|e| rejected(e.status(), e.body_text()))?;
+                    found = Some(String::from_utf8(bytes.into()).map_err(|_| Error::NotUtf8)?);
                 }
                 found.ok_or(Error::MissingData)?
             }
@@ -206,6 +242,9 @@ impl FromRequest<AppState> for Datum {
 /// The first value of `name` in an `application/x-www-form-urlencoded` body, decoded
 /// (`+` is a space, `%XX` a byte, by `percent_encoding`). Unlike a lossy decoder
 /// (`form_urlencoded::parse` replaces them), bytes that are not UTF-8 are an error.
+/// The body holds `name` once and nothing else: another field, or `name` twice, is
+/// refused (the rule of every berth body: a member the endpoint does not take, or a
+/// repeated one, is a 422, never silently dropped).
 pub fn form_field(body: &[u8], name: &str) -> Result<Option<String>> {
     let decode = |raw: &[u8]| -> Vec<u8> {
         let plus_as_space: Vec<u8> = raw
@@ -214,17 +253,25 @@ pub fn form_field(body: &[u8], name: &str) -> Result<Option<String>> {
             .collect();
         percent_encoding::percent_decode(&plus_as_space).collect()
     };
-    for pair in body.split(|b| *b == b'&') {
+    let mut found = None;
+    for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
         let mut parts = pair.splitn(2, |b| *b == b'=');
-        let key = parts.next().unwrap_or_default();
-        if decode(key) == name.as_bytes() {
-            let value = decode(parts.next().unwrap_or_default());
-            return String::from_utf8(value)
-                .map(Some)
-                .map_err(|_| Error::NotUtf8);
+        let key = decode(parts.next().unwrap_or_default());
+        if key != name.as_bytes() {
+            return Err(Error::UnknownField(shorten(&String::from_utf8_lossy(&key))));
         }
+        if found.is_some() {
+            return Err(Error::RepeatedData);
+        }
+        let value = decode(parts.next().unwrap_or_default());
+        found = Some(String::from_utf8(value).map_err(|_| Error::NotUtf8)?);
     }
-    Ok(None)
+    Ok(found)
+}
+
+/// At most 64 characters of a client's field name, for messages.
+fn shorten(name: &str) -> String {
+    name.chars().take(64).collect()
 }
 
 /// Checks a datum: not empty, no NUL, at most `max` bytes.
@@ -335,14 +382,17 @@ mod tests {
     fn form_field_decodes_and_refuses_bad_utf8() {
         let get = |body: &str| form_field(body.as_bytes(), "data");
         assert_eq!(
-            get("a=1&data=x+y%20%E2%98%83&data=2").unwrap().as_deref(),
+            get("data=x+y%20%E2%98%83").unwrap().as_deref(),
             Some("x y ☃")
         );
         assert_eq!(get("d%61ta=%41").unwrap().as_deref(), Some("A"));
         assert_eq!(get("data").unwrap().as_deref(), Some(""));
         assert_eq!(get("data=100%").unwrap().as_deref(), Some("100%"));
         assert_eq!(get("data=%zz%4").unwrap().as_deref(), Some("%zz%4"));
-        assert_eq!(get("other=1").unwrap(), None);
+        assert_eq!(get("").unwrap(), None);
+        assert!(matches!(get("other=1"), Err(Error::UnknownField(f)) if f == "other"));
+        assert!(matches!(get("data=1&a=1"), Err(Error::UnknownField(_))));
+        assert!(matches!(get("data=1&data=2"), Err(Error::RepeatedData)));
         assert!(matches!(get("data=%FF%FE"), Err(Error::NotUtf8)));
     }
 }

@@ -11,7 +11,10 @@
 //! - [`pg`]: [`pg::fresh_database`], a new empty PostgreSQL database per test.
 //! - [`redis_env`]: the shared Redis' URLs per user, and a unique key namespace per test.
 //! - [`redis_server`]: [`redis_server::RedisServer`], a Redis of a test's own, started
-//!   from the shipped `deploy/redis` config, that the test can SIGKILL and restart.
+//!   from the shipped `deploy/redis` config, that the test can SIGKILL and restart
+//!   (plain or TLS); [`redis_server::RedisCluster`], three of them as a Redis Cluster.
+//! - [`tls`]: the throwaway certificates of the test environment (a CA the tests
+//!   trust through `SSL_CERT_FILE`, and a private one they do not).
 //! - [`http`]: [`http::raw_exchange`], HTTP over a bare socket, for requests a client
 //!   library would not send as they are (a large announced body that never comes).
 //! - [`TestServer`]: a router served on a free port, shut down when dropped.
@@ -60,6 +63,23 @@ pub enum Backend {
     Redis,
     /// Redis and PostgreSQL together (multivac's queue and store).
     RedisPostgres,
+    /// The TLS-only test PostgreSQL, `sslmode=verify-full` with the private CA.
+    PostgresTls,
+    /// The shared TLS-only Redis (`rediss://`, the certificate verified).
+    RedisTls,
+    /// The shared Redis Cluster (three masters, TLS), in cluster mode.
+    RedisCluster,
+    /// [`Backend::RedisTls`] and [`Backend::PostgresTls`] together.
+    RedisTlsPostgresTls,
+    /// [`Backend::RedisCluster`] and a fresh database of the test cluster together.
+    RedisClusterPostgres,
+}
+
+impl Backend {
+    /// Whether Redis is a cluster, used in cluster mode.
+    pub fn cluster(self) -> bool {
+        matches!(self, Self::RedisCluster | Self::RedisClusterPostgres)
+    }
 }
 
 /// Polls `check` every 20 ms until it gives `Some`, and returns that.
@@ -258,6 +278,30 @@ pub mod pg {
         url_for(&name)
     }
 
+    /// The superuser URL of the TLS-only test cluster (`BERTH_TEST_PG_TLS_URL`, host
+    /// `localhost`, certificate of [`crate::tls::private_ca`]), without `sslmode`.
+    pub fn tls_admin_url() -> String {
+        super::env("BERTH_TEST_PG_TLS_URL")
+    }
+
+    /// Creates a new, empty database on the TLS-only cluster and returns its URL
+    /// (without `sslmode`: the caller adds the mode it tests).
+    pub async fn fresh_tls_database() -> String {
+        let admin = tls_admin_url();
+        let ca = crate::tls::private_ca();
+        let name = super::unique("test_");
+        let verified = format!("{admin}?sslmode=verify-full&sslrootcert={}", ca.display());
+        let mut conn = PgConnection::connect(&verified)
+            .await
+            .expect("connect to the TLS test PostgreSQL (BERTH_TEST_PG_TLS_URL)");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("CREATE DATABASE");
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        format!("{base}/{name}")
+    }
+
     /// The directory of PostgreSQL's binaries (`pgbench`, `psql`...).
     pub fn bin_dir() -> std::path::PathBuf {
         super::env("BERTH_TEST_PG_BIN").into()
@@ -286,6 +330,48 @@ pub mod redis_env {
         super::env("BERTH_TEST_REDIS_HEALTHCHECK_URL")
     }
 
+    /// URL of the `kv` user on the shared TLS-only Redis (`rediss://...@localhost`).
+    pub fn tls_kv_url() -> String {
+        super::env("BERTH_TEST_REDIS_TLS_URL")
+    }
+
+    /// URL of the `multivac` user on the shared TLS-only Redis.
+    pub fn tls_multivac_url() -> String {
+        super::env("BERTH_TEST_REDIS_TLS_MULTIVAC_URL")
+    }
+
+    /// URL of the `admin` user on the shared TLS-only Redis.
+    pub fn tls_admin_url() -> String {
+        super::env("BERTH_TEST_REDIS_TLS_ADMIN_URL")
+    }
+
+    /// URL of the `kv` user on a node of the shared Redis Cluster (three masters,
+    /// TLS).
+    pub fn cluster_kv_url() -> String {
+        super::env("BERTH_TEST_REDIS_CLUSTER_URL")
+    }
+
+    /// URL of the `multivac` user on a node of the shared Redis Cluster.
+    pub fn cluster_multivac_url() -> String {
+        super::env("BERTH_TEST_REDIS_CLUSTER_MULTIVAC_URL")
+    }
+
+    /// URL of the `admin` user on a node of the shared Redis Cluster.
+    pub fn cluster_admin_url() -> String {
+        super::env("BERTH_TEST_REDIS_CLUSTER_ADMIN_URL")
+    }
+
+    /// The `admin` URL of every node of the shared Redis Cluster, to look at each
+    /// master's keys.
+    pub fn cluster_node_admin_urls() -> Vec<String> {
+        let admin = cluster_admin_url();
+        let (head, _) = admin.rsplit_once('@').expect("a URL with credentials");
+        super::env("BERTH_TEST_REDIS_CLUSTER_NODES")
+            .split(',')
+            .map(|node| format!("{head}@{node}/0"))
+            .collect()
+    }
+
     /// A key prefix no other test uses, inside `base` (e.g. `kv:` → `kv:t3f9a…:`), so
     /// tests share the Redis without seeing each other's keys.
     pub fn unique_prefix(base: &str) -> String {
@@ -309,16 +395,37 @@ pub mod redis_server {
         dir: tempfile::TempDir,
         port: u16,
         passwords: [(&'static str, String); 4],
+        tls: Option<crate::tls::ServerCert>,
+        /// More `redis-server` arguments (cluster mode).
+        extra: Vec<String>,
         child: Option<Child>,
+    }
+
+    /// A free TCP port on 127.0.0.1.
+    fn random_passwords() -> [(&'static str, String); 4] {
+        ["kv", "multivac", "healthcheck", "admin"]
+            .map(|user| (user, uuid::Uuid::new_v4().simple().to_string()))
     }
 
     impl RedisServer {
         /// Starts a new server and waits until it answers.
         pub async fn start() -> Self {
+            Self::start_with(None, random_passwords(), Vec::new()).await
+        }
+
+        /// Starts a new server that takes TLS connections only (`--port 0 --tls-port`),
+        /// presenting `cert`; [`RedisServer::url`] gives `rediss://localhost` URLs.
+        pub async fn start_tls(cert: crate::tls::ServerCert) -> Self {
+            Self::start_with(Some(cert), random_passwords(), Vec::new()).await
+        }
+
+        async fn start_with(
+            tls: Option<crate::tls::ServerCert>,
+            passwords: [(&'static str, String); 4],
+            extra: Vec<String>,
+        ) -> Self {
             let dir = tempfile::tempdir().expect("temp dir");
             let port = super::free_port();
-            let passwords = ["kv", "multivac", "healthcheck", "admin"]
-                .map(|user| (user, uuid::Uuid::new_v4().simple().to_string()));
             let conf_dir = PathBuf::from(super::env("BERTH_TEST_REDIS_CONF_DIR"));
             let mut render = Command::new("sh");
             render
@@ -335,6 +442,8 @@ pub mod redis_server {
                 dir,
                 port,
                 passwords,
+                tls,
+                extra,
                 child: None,
             };
             server.spawn().await;
@@ -351,13 +460,29 @@ pub mod redis_server {
                 .append(true)
                 .open(self.dir.path().join("redis.log"))
                 .expect("redis log");
-            let child = Command::new(super::env("BERTH_TEST_REDIS_SERVER"))
+            let mut command = Command::new(super::env("BERTH_TEST_REDIS_SERVER"));
+            command
                 .arg(Self::conf_dir().join("redis.conf"))
                 .args(["--aclfile"])
                 .arg(self.dir.path().join("users.acl"))
                 .arg("--dir")
                 .arg(self.dir.path())
-                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--bind", "127.0.0.1"]);
+            if let Some(tls) = &self.tls {
+                command
+                    .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                    .arg("--tls-cert-file")
+                    .arg(&tls.cert)
+                    .arg("--tls-key-file")
+                    .arg(&tls.key)
+                    .arg("--tls-ca-cert-file")
+                    .arg(&tls.ca)
+                    .args(["--tls-auth-clients", "no"]);
+            } else {
+                command.args(["--port", &self.port.to_string()]);
+            }
+            let child = command
+                .args(&self.extra)
                 .arg("--unixsocket")
                 .arg(self.socket_path())
                 .args(["--unixsocketperm", "700"])
@@ -372,7 +497,9 @@ pub mod redis_server {
         async fn wait_ready(&self) {
             let start = Instant::now();
             loop {
-                if let Ok(client) = redis::Client::open(self.url("admin"))
+                // Over the unix socket: it needs no TLS, so the certificate is no
+                // condition of readiness (a test may give an untrusted one).
+                if let Ok(client) = redis::Client::open(self.unix_url("admin"))
                     && let Ok(mut conn) = client.get_multiplexed_async_connection().await
                     && redis::cmd("PING")
                         .query_async::<String>(&mut conn)
@@ -390,10 +517,15 @@ pub mod redis_server {
             }
         }
 
-        /// The URL for `user` (`kv`, `multivac`, `healthcheck` or `admin`).
+        /// The URL for `user` (`kv`, `multivac`, `healthcheck` or `admin`):
+        /// `redis://...@127.0.0.1`, or with TLS `rediss://...@localhost`.
         pub fn url(&self, user: &str) -> String {
             let pw = self.password(user);
-            format!("redis://{user}:{pw}@127.0.0.1:{}/0", self.port)
+            if self.tls.is_some() {
+                format!("rediss://{user}:{pw}@localhost:{}/0", self.port)
+            } else {
+                format!("redis://{user}:{pw}@127.0.0.1:{}/0", self.port)
+            }
         }
 
         /// The URL for `user` over the server's unix socket.
@@ -420,7 +552,12 @@ pub mod redis_server {
 
         /// The URL with no credentials (the default user, which is off).
         pub fn anonymous_url(&self) -> String {
-            format!("redis://127.0.0.1:{}/0", self.port)
+            let scheme = if self.tls.is_some() {
+                "rediss"
+            } else {
+                "redis"
+            };
+            format!("{scheme}://127.0.0.1:{}/0", self.port)
         }
 
         /// The server's port.
@@ -452,6 +589,163 @@ pub mod redis_server {
         fn drop(&mut self) {
             self.kill9();
         }
+    }
+
+    /// A Redis Cluster of three masters of a test's own, each a [`RedisServer`] (same
+    /// users and passwords), over TLS with the test CA or plain; the test can SIGKILL
+    /// and restart every node (their cluster state survives in their directories).
+    pub struct RedisCluster {
+        nodes: Vec<RedisServer>,
+    }
+
+    impl RedisCluster {
+        /// Starts three nodes, joins them with `redis-cli --cluster create` and waits
+        /// until the cluster is ok.
+        pub async fn start(tls: bool) -> Self {
+            let passwords = random_passwords();
+            let mut nodes = Vec::new();
+            for _ in 0..3 {
+                let extra = [
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                    "--cluster-port",
+                    &super::free_port().to_string(),
+                ]
+                .into_iter()
+                .chain(
+                    tls.then_some(["--tls-cluster", "yes"])
+                        .into_iter()
+                        .flatten(),
+                )
+                .map(str::to_owned)
+                .collect();
+                let cert = tls.then(crate::tls::trusted);
+                nodes.push(RedisServer::start_with(cert, passwords.clone(), extra).await);
+            }
+            let cluster = Self { nodes };
+            let mut create = Command::new("redis-cli");
+            create
+                .env("REDISCLI_AUTH", cluster.nodes[0].password("admin"))
+                .args(["--no-auth-warning", "--user", "admin"]);
+            if tls {
+                create
+                    .arg("--tls")
+                    .arg("--cacert")
+                    .arg(crate::tls::trusted().ca);
+            }
+            let output = create
+                .arg("--cluster")
+                .arg("create")
+                .args(
+                    cluster
+                        .nodes
+                        .iter()
+                        .map(|n| format!("127.0.0.1:{}", n.port)),
+                )
+                .arg("--cluster-yes")
+                .stdin(Stdio::null())
+                .output()
+                .expect("run redis-cli --cluster create");
+            assert!(
+                output.status.success(),
+                "redis-cli --cluster create: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            cluster.wait_ok().await;
+            cluster
+        }
+
+        /// Waits (at most 20 s) until every node says `cluster_state:ok`.
+        pub async fn wait_ok(&self) {
+            for node in &self.nodes {
+                let url = node.unix_url("admin");
+                super::eventually("the cluster is ok", Duration::from_secs(20), || {
+                    let url = url.clone();
+                    async move {
+                        let client = redis::Client::open(url).ok()?;
+                        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+                        let info: String = redis::cmd("CLUSTER")
+                            .arg("INFO")
+                            .query_async(&mut conn)
+                            .await
+                            .ok()?;
+                        info.contains("cluster_state:ok").then_some(())
+                    }
+                })
+                .await;
+            }
+        }
+
+        /// The URL of `user` on the first node.
+        pub fn url(&self, user: &str) -> String {
+            self.nodes[0].url(user)
+        }
+
+        /// The nodes.
+        pub fn nodes(&self) -> &[RedisServer] {
+            &self.nodes
+        }
+
+        /// SIGKILLs every node.
+        pub fn kill9(&mut self) {
+            for node in &mut self.nodes {
+                node.kill9();
+            }
+        }
+
+        /// Starts every node again (same ports, data and cluster state) and waits
+        /// until the cluster is ok.
+        pub async fn restart(&mut self) {
+            for node in &mut self.nodes {
+                node.restart().await;
+            }
+            self.wait_ok().await;
+        }
+    }
+}
+
+/// The test environment's throwaway certificates (`scripts/testenv.sh` makes them and
+/// exports `SSL_CERT_FILE`, a bundle of the system's CAs and [`trusted`]'s CA).
+pub mod tls {
+    use std::path::PathBuf;
+
+    /// A server certificate, its key and the CA that signed it.
+    #[derive(Debug, Clone)]
+    pub struct ServerCert {
+        /// The certificate (PEM), for `localhost` and `127.0.0.1`.
+        pub cert: PathBuf,
+        /// Its private key (PEM).
+        pub key: PathBuf,
+        /// The CA's certificate (PEM).
+        pub ca: PathBuf,
+    }
+
+    /// A certificate of the CA every client of the tests trusts (`SSL_CERT_FILE`).
+    pub fn trusted() -> ServerCert {
+        ServerCert {
+            cert: super::env("BERTH_TEST_TLS_CERT").into(),
+            key: super::env("BERTH_TEST_TLS_KEY").into(),
+            ca: super::env("BERTH_TEST_TLS_CA").into(),
+        }
+    }
+
+    /// A certificate of a CA no client trusts unless told ([`private_ca`]).
+    pub fn untrusted() -> ServerCert {
+        ServerCert {
+            cert: super::env("BERTH_TEST_TLS_PRIVATE_CERT").into(),
+            key: super::env("BERTH_TEST_TLS_PRIVATE_KEY").into(),
+            ca: private_ca(),
+        }
+    }
+
+    /// The private CA's certificate (not in `SSL_CERT_FILE`).
+    pub fn private_ca() -> PathBuf {
+        super::env("BERTH_TEST_TLS_PRIVATE_CA").into()
     }
 }
 

@@ -34,8 +34,9 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    /// 1–64 characters, no control characters, no leading or trailing whitespace;
-    /// unique (409 otherwise).
+    /// 1–64 characters, stored in Unicode NFC; no control, format or other invisible
+    /// characters, no leading or trailing whitespace (422 otherwise); unique without
+    /// regard to case (409 otherwise: `alice` and `ALICE` are one user).
     #[schema(example = "frank", min_length = 1, max_length = 64)]
     pub name: String,
     /// Opening balance: an integer from 0 to 9223372036854775807; 0 when absent.
@@ -128,9 +129,25 @@ impl Page {
     }
 }
 
-/// Checks a user name: 1–64 characters, no control characters, no leading or trailing
-/// whitespace.
-pub fn check_name(name: &str) -> Result<(), Error> {
+/// Letters that render as nothing: Unicode's default-ignorable code points of category
+/// Lo (Hangul fillers).
+const FILLERS: [char; 4] = ['\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}'];
+
+/// Normalises and checks a user name, returning the name to store:
+///
+/// - stored in Unicode NFC, so a name typed composed (`café`, U+00E9) or decomposed
+///   (`cafe` + U+0301) is one name;
+/// - 1–64 characters (after normalisation), no leading or trailing whitespace;
+/// - no control, format or other invisible characters (a zero-width space, a
+///   bidirectional override, a Hangul filler...), no unassigned or private-use code
+///   points: two names that look alike must not differ by a character nobody sees.
+///
+/// Uniqueness ignores case ([`name_key`]): `alice` and `ALICE` are one user.
+pub fn normalize_name(raw: &str) -> Result<String, Error> {
+    use unicode_normalization::UnicodeNormalization as _;
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+
+    let name: String = raw.nfc().collect();
     let chars = name.chars().count();
     if chars == 0 {
         return Err(Error::field("name", "name must not be empty"));
@@ -141,10 +158,25 @@ pub fn check_name(name: &str) -> Result<(), Error> {
             format!("name has {chars} characters; at most {NAME_MAX_CHARS} are allowed"),
         ));
     }
-    if name.chars().any(char::is_control) {
+    if let Some(bad) = name.chars().find(|c| {
+        FILLERS.contains(c)
+            || matches!(
+                c.general_category(),
+                GeneralCategory::Control
+                    | GeneralCategory::Format
+                    | GeneralCategory::Unassigned
+                    | GeneralCategory::PrivateUse
+                    | GeneralCategory::Surrogate
+                    | GeneralCategory::LineSeparator
+                    | GeneralCategory::ParagraphSeparator
+            )
+    }) {
         return Err(Error::field(
             "name",
-            "name must not contain control characters",
+            format!(
+                "name must not contain control, format or invisible characters; U+{:04X} is one",
+                u32::from(bad)
+            ),
         ));
     }
     if name.starts_with(char::is_whitespace) || name.ends_with(char::is_whitespace) {
@@ -153,7 +185,12 @@ pub fn check_name(name: &str) -> Result<(), Error> {
             "name must not start or end with whitespace",
         ));
     }
-    Ok(())
+    Ok(name)
+}
+
+/// The key names are unique by: the (normalised) name in lower case.
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
 }
 
 /// Checks a transfer's rules beyond each number's range: no transfer to oneself.
@@ -198,12 +235,39 @@ mod tests {
 
     #[test]
     fn names() {
-        assert!(check_name("alice").is_ok());
-        assert!(check_name("Ω-ünïcode 名前").is_ok());
-        assert!(check_name(&"é".repeat(64)).is_ok());
-        for bad in ["", " bob", "bob ", "a\u{0}b", "tab\there", &"x".repeat(65)] {
-            assert!(check_name(bad).is_err(), "{bad:?}");
+        assert_eq!(normalize_name("alice").unwrap(), "alice");
+        assert!(normalize_name("Ω-ünïcode 名前").is_ok());
+        assert!(normalize_name(&"é".repeat(64)).is_ok());
+        // 64 characters once composed: "e" + U+0301 sixty-four times.
+        assert!(normalize_name(&"e\u{301}".repeat(64)).is_ok());
+        for bad in [
+            "",
+            " bob",
+            "bob ",
+            "a\u{0}b",
+            "tab\there",
+            &"x".repeat(65),
+            "al\u{200b}ice",
+            "\u{202e}ecila",
+            "al\u{feff}ice",
+            "a\u{3164}b",
+            "a\u{e000}b",
+            "a\u{2028}b",
+        ] {
+            assert!(normalize_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn names_are_stored_composed_and_unique_without_case() {
+        let composed = normalize_name("caf\u{e9}").unwrap();
+        let decomposed = normalize_name("cafe\u{301}").unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(name_key("ALICE"), name_key("alice"));
+        assert_eq!(
+            name_key(&normalize_name("CAFE\u{301}").unwrap()),
+            name_key(&composed)
+        );
     }
 
     #[test]

@@ -275,6 +275,21 @@ def test_containers_are_hardened_and_take_secrets_from_secrets_manager(env):
     assert containers["multivac-worker"]["environment"]["BERTH_MULTIVAC_WORKER_ADDR"] == "0.0.0.0:9101"
 
 
+def test_redis_clients_speak_the_cluster_protocol_on_memorydb(env):
+    name, plan = env
+    containers = outputs(plan)["containers"]
+    memorydb = bool(resources(plan, "aws_memorydb_cluster"))
+    want = "true" if memorydb else "false"
+    for svc, setting in (
+        ("kv", "BERTH_KV_REDIS_CLUSTER"),
+        ("multivac", "BERTH_MULTIVAC_REDIS_CLUSTER"),
+        ("multivac-worker", "BERTH_MULTIVAC_REDIS_CLUSTER"),
+    ):
+        assert containers[svc]["environment"].get(setting) == want, f"{name}/{svc}: {setting}"
+    for svc in ("clock", "users", "rates"):
+        assert not any(k.endswith("_REDIS_CLUSTER") for k in containers[svc]["environment"]), svc
+
+
 def test_deregistration_matches_the_drain(env):
     _, plan = env
     drain = {svc: c["drain_timeout_seconds"] for svc, c in outputs(plan)["containers"].items()}

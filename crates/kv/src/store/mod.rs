@@ -28,16 +28,27 @@ pub async fn open(config: &Config, common: &Common) -> anyhow::Result<Arc<dyn St
             None,
             config.redis_password_file.as_ref(),
         )?;
+        let mode = if config.redis_cluster {
+            redis::Mode::Cluster
+        } else {
+            redis::Mode::Single
+        };
         let store = redis::RedisStore::connect_coalescing(
             url.expose(),
             password.as_ref().map(Secret::expose),
             config.prefix.clone(),
             config.redis_timeout,
+            mode,
             config.redis_coalesce,
         )
         .await
         .context("kv: connecting to Redis")?;
-        tracing::info!(prefix = %config.prefix, coalesce = config.redis_coalesce, "kv stores in Redis");
+        tracing::info!(
+            prefix = %config.prefix,
+            cluster = config.redis_cluster,
+            coalesce = config.redis_coalesce,
+            "kv stores in Redis"
+        );
         Ok(Arc::new(store))
     } else {
         let path = common.data_dir.join("kv.db");

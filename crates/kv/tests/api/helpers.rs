@@ -1,11 +1,15 @@
 //! `spawn_app`: the real kv application on a free port, on SQLite (a temporary
-//! directory) or on Redis (the shared test Redis under a unique key prefix, or a Redis
-//! of the test's own).
+//! directory) or on Redis (the shared test Redis, plain, over TLS or the shared Redis
+//! Cluster, under a unique key prefix; or a Redis of the test's own).
 
 use std::{sync::Arc, time::Duration};
 
 use kit::{auth::Tokens, config::Common, http::HttpConfig};
-use kv::store::{Store, redis::RedisStore, sqlite::SqliteStore};
+use kv::store::{
+    Store,
+    redis::{Mode, RedisStore},
+    sqlite::SqliteStore,
+};
 use serde_json::{Value, json};
 use testkit::TestServer;
 
@@ -70,8 +74,10 @@ impl TestApp {
 pub struct Options {
     pub max_data: usize,
     pub tokens: Tokens,
-    /// Redis URL (default: the shared test Redis' kv user).
+    /// Redis URL (default: the backend's shared test Redis, kv user).
     pub redis_url: Option<String>,
+    /// Cluster mode (default: for [`Backend::RedisCluster`]).
+    pub cluster: Option<bool>,
     /// Key prefix (default: a unique one under `kv:`).
     pub prefix: Option<String>,
 }
@@ -82,6 +88,7 @@ impl Default for Options {
             max_data: 1024 * 1024,
             tokens: Tokens::none(),
             redis_url: None,
+            cluster: None,
             prefix: None,
         }
     }
@@ -98,14 +105,24 @@ pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
             let store = SqliteStore::open(&dir.path().join("kv.db")).await.unwrap();
             (Arc::new(store), Some(dir))
         }
-        Backend::Redis => {
-            let url = options.redis_url.unwrap_or_else(testkit::redis_env::kv_url);
+        Backend::Redis | Backend::RedisTls | Backend::RedisCluster => {
+            let url = options.redis_url.unwrap_or_else(|| match backend {
+                Backend::RedisTls => testkit::redis_env::tls_kv_url(),
+                Backend::RedisCluster => testkit::redis_env::cluster_kv_url(),
+                _ => testkit::redis_env::kv_url(),
+            });
             let prefix = options
                 .prefix
                 .unwrap_or_else(|| testkit::redis_env::unique_prefix("kv:"));
-            let store = RedisStore::connect(&url, None, prefix, Duration::from_millis(500))
-                .await
-                .expect("connect to Redis");
+            let mode = if options.cluster.unwrap_or(backend == Backend::RedisCluster) {
+                Mode::Cluster
+            } else {
+                Mode::Single
+            };
+            let store =
+                RedisStore::connect_with(&url, None, prefix, Duration::from_millis(500), mode)
+                    .await
+                    .expect("connect to Redis");
             (Arc::new(store), None)
         }
         other => panic!("kv runs on SQLite or Redis, not {other:?}"),

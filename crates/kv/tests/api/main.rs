@@ -2,10 +2,13 @@
 //!
 //! `conformance!` writes each behaviour once and runs it on SQLite and on the shared
 //! test Redis (started by `scripts/test` from the shipped `deploy/redis` config, the
-//! `kv` ACL user). The Redis-only tests below start a Redis of their own to kill it.
+//! `kv` ACL user): plain, over TLS, and the Redis Cluster in cluster mode. The
+//! Redis-only tests below start a Redis of their own to kill it; `tls_cluster` checks
+//! certificates and the cluster's own behaviour.
 
 mod helpers;
 mod redis_only;
+mod tls_cluster;
 
 use futures::future::join_all;
 use helpers::{Backend, Options, TestApp, spawn_app, spawn_with};
@@ -13,7 +16,9 @@ use serde_json::{Value, json};
 
 testkit::conformance! {
     sqlite => Backend::Sqlite,
-    redis => Backend::Redis;
+    redis => Backend::Redis,
+    redis_tls => Backend::RedisTls,
+    redis_cluster => Backend::RedisCluster;
     [the_original_check_script_passes, a_new_id_is_201_then_200_when_replaced, an_absent_id_is_404, unicode_and_large_values_round_trip, fifty_concurrent_sets_of_one_new_id_yield_exactly_one_201, bad_input_is_4xx_problem_json_and_stores_nothing, data_over_the_limit_is_413, tokens_protect_set_when_configured, healthcheck_is_ok_and_prom_metrics_match_metrics]
 }
 

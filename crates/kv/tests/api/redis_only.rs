@@ -13,7 +13,10 @@ use testkit::redis_server::RedisServer;
 
 use crate::helpers::{Backend, Options, TestApp, spawn_with};
 
-async fn redis_error(url: &str, args: &[&str]) -> Result<redis::Value, redis::RedisError> {
+pub(crate) async fn redis_error(
+    url: &str,
+    args: &[&str],
+) -> Result<redis::Value, redis::RedisError> {
     let client = redis::Client::open(url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     let mut cmd = redis::cmd(args[0]);
@@ -88,7 +91,7 @@ async fn the_kv_user_cannot_touch_keys_outside_its_pattern() {
 }
 
 /// A kv service on a Redis of the test's own.
-async fn app_on(server: &RedisServer) -> TestApp {
+pub(crate) async fn app_on(server: &RedisServer) -> TestApp {
     spawn_with(
         Backend::Redis,
         Options {
@@ -100,7 +103,7 @@ async fn app_on(server: &RedisServer) -> TestApp {
     .await
 }
 
-async fn wait_healthy(app: &TestApp, within: Duration) {
+pub(crate) async fn wait_healthy(app: &TestApp, within: Duration) {
     let start = Instant::now();
     loop {
         if app.get("/healthcheck").await.status() == 200 {
@@ -170,14 +173,44 @@ async fn ten_thousand_acknowledged_writes_survive_a_sigkill_of_redis() {
     );
 }
 
+/// A Redis (one server or a cluster) a test can SIGKILL and start again.
+pub(crate) trait Killable {
+    fn kill9(&mut self);
+    async fn restart(&mut self);
+}
+
+impl Killable for RedisServer {
+    fn kill9(&mut self) {
+        RedisServer::kill9(self);
+    }
+    async fn restart(&mut self) {
+        RedisServer::restart(self).await;
+    }
+}
+
+impl Killable for testkit::redis_server::RedisCluster {
+    fn kill9(&mut self) {
+        testkit::redis_server::RedisCluster::kill9(self);
+    }
+    async fn restart(&mut self) {
+        testkit::redis_server::RedisCluster::restart(self).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_is_a_fast_503_and_kv_recovers_by_itself() {
     let mut server = RedisServer::start().await;
     let app = app_on(&server).await;
-    assert_eq!(app.set("before", "1").await.status(), 201);
-    wait_healthy(&app, Duration::from_secs(5)).await;
+    fast_503s_while_down_then_recovery(&mut server, &app).await;
+}
 
-    server.kill9();
+/// With `app` on `redis`: Redis killed, every request is a fast 503 (readiness names
+/// the check, a write stores nothing); Redis back, kv answers again by itself.
+pub(crate) async fn fast_503s_while_down_then_recovery(redis: &mut impl Killable, app: &TestApp) {
+    assert_eq!(app.set("before", "1").await.status(), 201);
+    wait_healthy(app, Duration::from_secs(5)).await;
+
+    redis.kill9();
     for _ in 0..3 {
         let start = Instant::now();
         let r = app.get("/healthcheck").await;
@@ -203,8 +236,8 @@ async fn redis_down_is_a_fast_503_and_kv_recovers_by_itself() {
         );
     }
 
-    server.restart().await;
-    wait_healthy(&app, Duration::from_secs(10)).await;
+    redis.restart().await;
+    wait_healthy(app, Duration::from_secs(10)).await;
     assert_eq!(app.set("after", "2").await.status(), 201);
     assert_eq!(app.data("before").await.as_deref(), Some("1"));
     assert_eq!(app.data("during").await, None, "a 503 stored nothing");

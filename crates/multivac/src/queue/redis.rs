@@ -9,6 +9,18 @@
 //! - ack: `MULTI; XACK; XDEL; EXEC` (acknowledged entries leave the stream, so its
 //!   length stays what is left to do).
 //! - dead letter: `MULTI; XADD <prefix>dead; XACK; XDEL; EXEC`.
+//!
+//! # TLS and Redis Cluster
+//!
+//! `rediss://` URLs are redis-rs's TLS (rustls, the platform's roots; `#insecure` skips
+//! the checks, for a throwaway server only). With `cluster` (`--multivac-redis-cluster`:
+//! MemoryDB, ElastiCache in cluster mode) the queue talks through redis-rs's cluster
+//! client, and its keys carry the hash tag `{q}` ([`keys`]): `<prefix>{q}:queue` and
+//! `<prefix>{q}:dead` live in one slot, so the transactions above (which touch both)
+//! run on one node, and both stay under the prefix (the ACL's `~multivac:*`). Outside
+//! cluster mode the keys keep their names. The cluster client resends a command whose
+//! connection dropped (up to [`CLUSTER_RETRIES`] times, redirects included): a push
+//! resent after a failover may queue its datum twice.
 
 use std::{
     collections::HashMap,
@@ -18,8 +30,11 @@ use std::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::{
-    AsyncConnectionConfig, Client, RedisError, Value,
-    aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection},
+    AsyncConnectionConfig, Client, Cmd, Pipeline, RedisError, RedisFuture, Value,
+    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection},
+    cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig},
+    cluster_async::ClusterConnection,
+    cluster_routing::Slot,
     streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply},
 };
 
@@ -29,11 +44,117 @@ use crate::error::{BackendError, within};
 /// The consumer group every worker joins.
 pub const GROUP: &str = "workers";
 
+/// How many times the cluster client may resend a command: redirects (`MOVED`, `ASK`)
+/// and reconnections after a failover.
+pub const CLUSTER_RETRIES: u32 = 3;
+
+/// The stream's and the dead letters' keys under `prefix`: `<prefix>queue` and
+/// `<prefix>dead`, or in a cluster `<prefix>{q}:queue` and `<prefix>{q}:dead`, which
+/// hash to one slot.
+pub fn keys(prefix: &str, cluster: bool) -> (String, String) {
+    if cluster {
+        (
+            format!("{prefix}{{q}}:queue"),
+            format!("{prefix}{{q}}:dead"),
+        )
+    } else {
+        (format!("{prefix}queue"), format!("{prefix}dead"))
+    }
+}
+
+/// A connection of the queue's: one server's (managed, or a consumer's own) or a
+/// cluster's.
+#[derive(Clone)]
+enum Conn {
+    Manager(ConnectionManager),
+    Multiplexed(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Manager(c) => c.req_packed_command(cmd),
+            Self::Multiplexed(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Manager(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Multiplexed(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Manager(c) => c.get_db(),
+            Self::Multiplexed(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Where consumers get their own connections.
+#[derive(Clone)]
+enum Opener {
+    Single(Box<Client>),
+    Cluster(Box<ClusterClient>),
+}
+
+impl Opener {
+    /// A new connection whose replies may take `response` (a consumer's blocking reads).
+    async fn open(&self, timeout: Duration, response: Duration) -> Result<Conn, RedisError> {
+        match self {
+            Self::Single(client) => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(response));
+                Ok(Conn::Multiplexed(
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                ))
+            }
+            Self::Cluster(client) => {
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(timeout)
+                    .set_response_timeout(response);
+                Ok(Conn::Cluster(
+                    client.get_async_connection_with_config(config).await?,
+                ))
+            }
+        }
+    }
+}
+
+const NOT_A_CLUSTER: &str =
+    "Redis is not a cluster: unset --multivac-redis-cluster (BERTH_MULTIVAC_REDIS_CLUSTER=false)";
+const A_CLUSTER: &str =
+    "Redis runs as a cluster: set --multivac-redis-cluster (BERTH_MULTIVAC_REDIS_CLUSTER=true)";
+
+/// Makes *ring* the process' default rustls provider, which redis-rs's TLS takes
+/// (sqlx and kv use it too; rustls deprecates it for lacking post-quantum key
+/// exchange, but its alternative, aws-lc-rs, needs a C and cmake build that the
+/// static musl image does not have). Idempotent.
+#[allow(deprecated)]
+fn install_tls_provider() {
+    // An error means a provider is installed already: it is used.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The Redis Streams queue.
 #[derive(Clone)]
 pub struct RedisQueue {
-    client: Client,
-    conn: ConnectionManager,
+    opener: Opener,
+    conn: Conn,
     stream: String,
     dead: String,
     claim_idle: Duration,
@@ -49,33 +170,94 @@ impl std::fmt::Debug for RedisQueue {
 }
 
 impl RedisQueue {
-    /// Connects to `url` (keys `<prefix>queue` and `<prefix>dead`) and creates the
-    /// stream and its group if missing. `timeout` bounds each command.
+    /// Connects to `url` (one server, or with `cluster` a node of a Redis Cluster;
+    /// keys as [`keys`] names them) and creates the stream and its group if missing.
+    /// `timeout` bounds each command.
+    ///
+    /// A cluster in single mode, or a single server in cluster mode, is an error, as is
+    /// a prefix whose two keys would not share a cluster slot.
     pub async fn connect(
         url: &str,
         prefix: &str,
+        cluster: bool,
         claim_idle: Duration,
         timeout: Duration,
     ) -> Result<Self, BackendError> {
-        let client = Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1);
-        let conn = within(timeout * 3, async {
-            Ok(ConnectionManager::new_with_config(client.clone(), config).await?)
-        })
-        .await?;
+        install_tls_provider();
+        let (stream, dead) = keys(prefix, cluster);
+        let (opener, conn) = if cluster {
+            if Slot::for_key(&stream) != Slot::for_key(&dead) {
+                return Err(BackendError::Setup(format!(
+                    "the keys {stream} and {dead} would not share a cluster slot: \
+                     choose a --multivac-redis-prefix without an empty {{}}"
+                )));
+            }
+            let client = ClusterClientBuilder::new([url])
+                .retries(CLUSTER_RETRIES)
+                // Redirects are resent at once; a reconnection waits 10 to 100 ms.
+                .min_retry_wait(10)
+                .max_retry_wait(100)
+                .build()?;
+            let config = ClusterConfig::new()
+                .set_connection_timeout(timeout)
+                .set_response_timeout(timeout);
+            let conn = within(timeout * 3, async {
+                Ok(client.get_async_connection_with_config(config).await?)
+            })
+            .await
+            .map_err(|e| match e {
+                BackendError::Redis(r) if r.to_string().contains("cluster support disabled") => {
+                    BackendError::Setup(NOT_A_CLUSTER.into())
+                }
+                other => other,
+            })?;
+            (Opener::Cluster(Box::new(client)), Conn::Cluster(conn))
+        } else {
+            let client = Client::open(url)?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(1);
+            let conn = within(timeout * 3, async {
+                Ok(ConnectionManager::new_with_config(client.clone(), config).await?)
+            })
+            .await?;
+            (Opener::Single(Box::new(client)), Conn::Manager(conn))
+        };
         let queue = Self {
-            client,
+            opener,
             conn,
-            stream: format!("{prefix}queue"),
-            dead: format!("{prefix}dead"),
+            stream,
+            dead,
             claim_idle,
             timeout,
         };
+        if !cluster {
+            queue.refuse_a_cluster().await?;
+        }
         queue.ensure_group().await?;
         Ok(queue)
+    }
+
+    /// Refuses a server that runs as a cluster (`INFO cluster` says
+    /// `cluster_enabled:1`): the two keys may be in different slots. (A user without
+    /// `INFO` skips the check.)
+    async fn refuse_a_cluster(&self) -> Result<(), BackendError> {
+        let mut conn = self.conn.clone();
+        let info = within(self.timeout, async {
+            Ok(redis::cmd("INFO")
+                .arg("cluster")
+                .query_async::<String>(&mut conn)
+                .await?)
+        })
+        .await;
+        match info {
+            Ok(info) if info.contains("cluster_enabled:1") => {
+                Err(BackendError::Setup(A_CLUSTER.into()))
+            }
+            Err(e) if e.is_unreachable() => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// The stream's key.
@@ -244,30 +426,24 @@ impl Queue for RedisQueue {
 }
 
 /// A consumer of the group, with a connection of its own (its `XREADGROUP ... BLOCK`
-/// must not hold up anybody else's commands).
+/// must not hold up anybody else's commands; in a cluster, a cluster connection of its
+/// own).
 struct RedisConsumer {
     queue: RedisQueue,
     name: String,
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Conn>,
     /// Where the next `XAUTOCLAIM` scan starts.
     cursor: String,
     next_reclaim: Instant,
 }
 
 impl RedisConsumer {
-    async fn conn(&mut self, wait: Duration) -> Result<MultiplexedConnection, BackendError> {
+    async fn conn(&mut self, wait: Duration) -> Result<Conn, BackendError> {
         if let Some(conn) = &self.conn {
             return Ok(conn.clone());
         }
         let timeout = self.queue.timeout;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout + wait));
-        let conn = self
-            .queue
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
+        let conn = self.queue.opener.open(timeout, timeout + wait).await?;
         self.conn = Some(conn.clone());
         Ok(conn)
     }
@@ -276,7 +452,7 @@ impl RedisConsumer {
     /// dropped (the next call opens a new one).
     async fn run<T, F, Fut>(&mut self, wait: Duration, f: F) -> Result<T, BackendError>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
         let conn = self.conn(wait).await?;

@@ -1,5 +1,6 @@
 //! `spawn_app`: the real MultiVAC application on a free port, over a backend kind
-//! (SQLite, or Redis + PostgreSQL), with a fresh database and key prefix per test.
+//! (SQLite, or Redis + PostgreSQL: plain, both over TLS, or a Redis Cluster), with a
+//! fresh database and key prefix per test.
 
 #![allow(dead_code)]
 
@@ -17,9 +18,20 @@ use testkit::TestServer;
 
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 
-/// A backend combination: `Sqlite` (SQLite queue and store, the embedded default) or
-/// `RedisPostgres` (Redis Streams queue, PostgreSQL store: production).
+/// A backend combination: `Sqlite` (SQLite queue and store, the embedded default),
+/// `RedisPostgres` (Redis Streams queue, PostgreSQL store: production), and the same over
+/// TLS (`RedisTlsPostgresTls`) or with the queue on a Redis Cluster
+/// (`RedisClusterPostgres`).
 pub use testkit::Backend as Kind;
+
+/// The URL of a fresh database on the TLS-only PostgreSQL, its certificate verified.
+pub async fn fresh_verified_tls_database() -> String {
+    format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        testkit::pg::fresh_tls_database().await,
+        testkit::tls::private_ca().display()
+    )
+}
 
 /// Open backends and what keeps them alive.
 pub struct Env {
@@ -48,6 +60,14 @@ pub async fn env(kind: Kind, tuning: Tuning) -> Env {
             Some(testkit::redis_env::multivac_url()),
             Some(testkit::pg::fresh_database().await),
         ),
+        Kind::RedisTlsPostgresTls => (
+            Some(testkit::redis_env::tls_multivac_url()),
+            Some(fresh_verified_tls_database().await),
+        ),
+        Kind::RedisClusterPostgres => (
+            Some(testkit::redis_env::cluster_multivac_url()),
+            Some(testkit::pg::fresh_database().await),
+        ),
         other => panic!("multivac runs on SQLite or on Redis and PostgreSQL, not {other:?}"),
     };
     env_with(kind, tuning, dir, redis, pg, prefix).await
@@ -63,6 +83,7 @@ pub async fn env_with(
 ) -> Env {
     let args = BackendArgs {
         redis_prefix: prefix.clone(),
+        redis_cluster: kind.cluster(),
         redis_timeout: Duration::from_millis(1500),
         ..BackendArgs::default()
     };
@@ -130,6 +151,30 @@ impl Env {
         }
         w.close().await;
         total
+    }
+}
+
+/// A Redis (one server or a cluster) a test can SIGKILL and start again.
+pub trait Killable {
+    fn kill9(&mut self);
+    async fn restart(&mut self);
+}
+
+impl Killable for testkit::redis_server::RedisServer {
+    fn kill9(&mut self) {
+        Self::kill9(self);
+    }
+    async fn restart(&mut self) {
+        Self::restart(self).await;
+    }
+}
+
+impl Killable for testkit::redis_server::RedisCluster {
+    fn kill9(&mut self) {
+        Self::kill9(self);
+    }
+    async fn restart(&mut self) {
+        Self::restart(self).await;
     }
 }
 

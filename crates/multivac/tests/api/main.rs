@@ -1,8 +1,10 @@
 //! MultiVAC through the real router and server, on every backend: each behaviour is
-//! written once and runs on SQLite and on Redis + PostgreSQL (the conformance suite),
-//! then the tests particular to a backend.
+//! written once and runs on SQLite and on Redis + PostgreSQL (plain, both over TLS,
+//! and the queue on a Redis Cluster: the conformance suite), then the tests particular
+//! to a backend (`tls_cluster`: certificates and cluster mode).
 
 mod helpers;
+mod tls_cluster;
 
 use std::time::Duration;
 
@@ -18,8 +20,11 @@ use serde_json::{Value, json};
 
 testkit::conformance! {
     sqlite => Kind::Sqlite,
-    redis_pg => Kind::RedisPostgres;
-    [the_originals_texts, the_answer_flips_only_after_the_worker_processed, form_multipart_and_json_are_accepted, bad_input_is_a_4xx_and_queues_nothing, mutations_need_a_valid_token, zzz_deletes_the_oldest_processed_record, a_redelivered_item_is_stored_once, an_item_past_its_attempts_is_dead_lettered, a_stored_but_unacknowledged_item_is_not_dead_lettered, concurrent_workers_store_each_item_once, health_and_metrics]
+    redis_pg => Kind::RedisPostgres,
+    redis_tls_pg_tls => Kind::RedisTlsPostgresTls,
+    redis_cluster_pg => Kind::RedisClusterPostgres;
+    [the_originals_texts, the_answer_flips_only_after_the_worker_processed, form_multipart_and_json_are_accepted, bad_input_is_a_4xx_and_queues_nothing,
+        forms_take_the_field_data_once_and_nothing_else, mutations_need_a_valid_token, zzz_deletes_the_oldest_processed_record, a_redelivered_item_is_stored_once, an_item_past_its_attempts_is_dead_lettered, a_stored_but_unacknowledged_item_is_not_dead_lettered, concurrent_workers_store_each_item_once, health_and_metrics]
 }
 
 async fn the_originals_texts(kind: Kind) {
@@ -70,9 +75,7 @@ async fn the_answer_flips_only_after_the_worker_processed(kind: Kind) {
 async fn form_multipart_and_json_are_accepted(kind: Kind) {
     let app = spawn_app(kind).await;
     let url = app.url("/multivac/data");
-    let form = reqwest::multipart::Form::new()
-        .text("other", "ignored")
-        .text("data", "from multipart ☃");
+    let form = reqwest::multipart::Form::new().text("data", "from multipart ☃");
     let post = || app.client.post(&url).bearer_auth(TOKEN);
     let requests = [
         post().form(&[("data", "from a form & more=yes")]),
@@ -101,14 +104,66 @@ async fn form_multipart_and_json_are_accepted(kind: Kind) {
     );
 }
 
+/// A form takes the field `data`, once, and nothing else (the rule of every berth body).
+async fn forms_take_the_field_data_once_and_nothing_else(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let url = app.url("/multivac/data");
+    let post = || app.client.post(&url).bearer_auth(TOKEN);
+    let v = problem(post().form(&[("other", "x")]).send().await.unwrap(), 422).await;
+    assert_eq!(v["field"], "other");
+    let v = problem(
+        post()
+            .form(&[("data", "x"), ("other", "x")])
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    assert_eq!(v["field"], "other");
+    let v = problem(
+        post()
+            .form(&[("data", "x"), ("data", "y")])
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    assert!(v["detail"].as_str().unwrap().contains("more than once"));
+    let extra = reqwest::multipart::Form::new()
+        .text("data", "x")
+        .text("other", "y");
+    let v = problem(post().multipart(extra).send().await.unwrap(), 422).await;
+    assert_eq!(v["field"], "other");
+    let v = problem(
+        post()
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("")
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    assert!(v["detail"].as_str().unwrap().contains("required"));
+    // Urlencoded with invalid percent-encoded UTF-8.
+    let r = post()
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("data=%FF%FE")
+        .send()
+        .await
+        .unwrap();
+    let v = problem(r, 422).await;
+    assert!(v["detail"].as_str().unwrap().contains("UTF-8"));
+    assert_eq!(app.stats().await.queued, 0, "nothing was queued");
+}
+
 async fn bad_input_is_a_4xx_and_queues_nothing(kind: Kind) {
     let app = spawn_app_with(env(kind, fast_tuning()).await, 16).await;
     let url = app.url("/multivac/data");
     let post = || app.client.post(&url).bearer_auth(TOKEN);
 
-    let v = problem(post().form(&[("other", "x")]).send().await.unwrap(), 422).await;
-    assert_eq!(v["field"], "data");
-    assert!(v["detail"].as_str().unwrap().contains("required"));
     let v = problem(post().form(&[("data", "")]).send().await.unwrap(), 422).await;
     assert!(v["detail"].as_str().unwrap().contains("empty"));
     let v = problem(post().form(&[("data", "a\0b")]).send().await.unwrap(), 422).await;
@@ -189,15 +244,6 @@ async fn bad_input_is_a_4xx_and_queues_nothing(kind: Kind) {
         reqwest::multipart::Part::bytes(vec![0xff, 0xfe, 0x41]),
     );
     let v = problem(post().multipart(form).send().await.unwrap(), 422).await;
-    assert!(v["detail"].as_str().unwrap().contains("UTF-8"));
-    // Urlencoded with invalid percent-encoded UTF-8.
-    let r = post()
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("data=%FF%FE")
-        .send()
-        .await
-        .unwrap();
-    let v = problem(r, 422).await;
     assert!(v["detail"].as_str().unwrap().contains("UTF-8"));
     // Wrong or missing content type.
     let v = problem(
@@ -426,12 +472,23 @@ async fn health_and_metrics(kind: Kind) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_means_503_and_loses_nothing_acknowledged() {
     let mut redis = testkit::redis_server::RedisServer::start().await;
+    let url = redis.url("multivac");
+    redis_down_then_back(Kind::RedisPostgres, &mut redis, url).await;
+}
+
+/// With the queue of `kind` on `redis` (at `url`): see
+/// [`redis_down_means_503_and_loses_nothing_acknowledged`].
+pub(crate) async fn redis_down_then_back(
+    kind: Kind,
+    redis: &mut impl helpers::Killable,
+    url: String,
+) {
     let pg = testkit::pg::fresh_database().await;
     let env = helpers::env_with(
-        Kind::RedisPostgres,
+        kind,
         fast_tuning(),
         tempfile::tempdir().unwrap(),
-        Some(redis.url("multivac")),
+        Some(url),
         Some(pg),
         "multivac:".into(),
     )
@@ -504,27 +561,39 @@ async fn postgres_tables_live_in_the_multivac_schema() {
 }
 
 /// A malformed stream entry (not written by MultiVAC) goes to the dead letters at once.
+/// Outside cluster mode the keys keep the names they had before cluster mode existed
+/// (`<prefix>queue`, `<prefix>dead`): nothing to migrate.
 #[tokio::test]
 async fn a_malformed_stream_entry_is_dead_lettered() {
     let env = env(Kind::RedisPostgres, fast_tuning()).await;
     let client = redis::Client::open(testkit::redis_env::multivac_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let _: String = redis::cmd("XADD")
-        .arg(format!("{}queue", env.redis_prefix))
-        .arg("*")
-        .arg("other")
-        .arg("x")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let total = env.drain().await;
-    assert_eq!((total.dead, total.stored), (1, 0));
+    malformed_entry(&env, &mut conn, &format!("{}queue", env.redis_prefix)).await;
     let dead: u64 = redis::cmd("XLEN")
         .arg(format!("{}dead", env.redis_prefix))
         .query_async(&mut conn)
         .await
         .unwrap();
     assert_eq!(dead, 1);
+}
+
+/// Writes an entry MultiVAC did not write into `stream`; checks the worker dead-letters
+/// it.
+pub(crate) async fn malformed_entry(
+    env: &helpers::Env,
+    conn: &mut impl redis::aio::ConnectionLike,
+    stream: &str,
+) {
+    let _: String = redis::cmd("XADD")
+        .arg(stream)
+        .arg("*")
+        .arg("other")
+        .arg("x")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let total = env.drain().await;
+    assert_eq!((total.dead, total.stored), (1, 0));
 }
 
 // ---- the embedded default, as `berth serve` builds it ----

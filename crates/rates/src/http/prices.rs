@@ -32,10 +32,10 @@ pub fn router(state: AppState, tokens: kit::auth::Tokens) -> OpenApiRouter {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PriceRow {
     /// Origin port code.
-    #[schema(example = "CNSGH")]
+    #[schema(example = "TWSHA")]
     pub orig_code: String,
     /// Destination port code.
-    #[schema(example = "NLRTM")]
+    #[schema(example = "MYFAL")]
     pub dest_code: String,
     /// The day, `YYYY-MM-DD`.
     #[schema(example = "2021-01-31")]
@@ -62,7 +62,7 @@ pub struct Inserted {
     request_body(
         content(
             (Vec<PriceRow> = "application/json"),
-            (String = "text/csv", example = "orig_code,dest_code,day,price\nCNSGH,NLRTM,2021-01-31,1200\n"),
+            (String = "text/csv", example = "orig_code,dest_code,day,price\nTWSHA,MYFAL,2021-01-31,1200\n"),
         ),
     ),
     responses(

@@ -44,17 +44,21 @@ async fn index() -> Json<Hello> {
 /// Query of `GET /rates`.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct RatesQuery {
-    /// First day, `YYYY-MM-DD`.
-    #[param(example = "2021-01-01")]
+    /// First day, `YYYY-MM-DD`. Required (the `Option` lets the handler answer its
+    /// absence with a 400 naming it).
+    #[param(example = "2021-01-01", required = true, value_type = String, format = Date)]
     pub date_from: Option<String>,
-    /// Last day, `YYYY-MM-DD`, inclusive; the range spans at most `--rates-max-days` days.
-    #[param(example = "2021-01-31")]
+    /// Last day, `YYYY-MM-DD`, inclusive, not before `date_from`; the range spans at
+    /// most `--rates-max-days` days (366 by default). Required.
+    #[param(example = "2021-01-31", required = true, value_type = String, format = Date)]
     pub date_to: Option<String>,
-    /// Origin: a port code or a region slug (every port below it, to any depth).
-    #[param(example = "CNSGH")]
+    /// Origin: a port code (e.g. `CNSGH`) or a region slug (e.g. `china_main`),
+    /// covering every port below it, to any depth. Required; a code the data does not
+    /// hold is a 400 naming the parameter.
+    #[param(example = "TWSHA", required = true, value_type = String, min_length = 1, max_length = 64)]
     pub orig_code: Option<String>,
-    /// Destination: a port code or a region slug.
-    #[param(example = "north_europe_main")]
+    /// Destination: a port code or a region slug, as `orig_code`. Required.
+    #[param(example = "MYFAL", required = true, value_type = String, min_length = 1, max_length = 64)]
     pub dest_code: Option<String>,
 }
 

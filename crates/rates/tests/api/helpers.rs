@@ -28,6 +28,11 @@ impl Db {
         let url = match kind {
             Kind::Sqlite => None,
             Kind::Postgres => Some(testkit::pg::fresh_database().await),
+            Kind::PostgresTls => Some(format!(
+                "{}?sslmode=verify-full&sslrootcert={}",
+                testkit::pg::fresh_tls_database().await,
+                testkit::tls::private_ca().display()
+            )),
             other => panic!("rates runs on SQLite or PostgreSQL, not {other:?}"),
         };
         Self {

@@ -291,10 +291,16 @@ async fn end_sessions(app: &helpers::TestApp) -> usize {
     use sqlx::Connection as _;
 
     let url = app.db.url.as_deref().expect("a PostgreSQL test");
-    let database = url.rsplit('/').next().unwrap();
-    let mut admin = sqlx::PgConnection::connect(&testkit::pg::admin_url())
-        .await
-        .unwrap();
+    // postgres://...@HOST/DATABASE[?QUERY]: the same server's `postgres` database.
+    let (url, query) = url
+        .split_once('?')
+        .map_or((url, None), |(u, q)| (u, Some(q)));
+    let (base, database) = url.rsplit_once('/').unwrap();
+    let admin_url = match query {
+        Some(query) => format!("{base}/postgres?{query}"),
+        None => format!("{base}/postgres"),
+    };
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
     let ended: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = $1 AND pid <> pg_backend_pid()",
@@ -378,7 +384,19 @@ async fn until_count(app: &helpers::TestApp, orig: &str, want: u64, what: &str) 
 /// (the listener's included), changes are still seen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_answers_follow_every_writer() {
-    let app = tree_app(Kind::Postgres, Config::for_tests()).await;
+    cached_answers_follow_every_writer_on(Kind::Postgres).await;
+}
+
+/// The same over TLS, the server's certificate verified: the query pool, the writer
+/// and the cache's listener (and their new sessions after the server ended them) all
+/// connect through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_cached_answers_follow_every_writer() {
+    cached_answers_follow_every_writer_on(Kind::PostgresTls).await;
+}
+
+async fn cached_answers_follow_every_writer_on(kind: Kind) {
+    let app = tree_app(kind, Config::for_tests()).await;
     // The cache goes live once its listener is up: ask until answers come from it.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while counter(&app, "rates_answers_cache_hits_total").await < 1.0 {

@@ -83,10 +83,10 @@ pub fn router(store: Arc<dyn Store>, tokens: Tokens) -> OpenApiRouter {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Most rows to return: 1–1000, default 100.
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, example = 100)]
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 1000, example = 100)]
     pub limit: Option<String>,
     /// The id of the last row of the previous page (as in the `Link` header).
-    #[param(value_type = Option<i64>, minimum = 0)]
+    #[param(value_type = i64, required = false, minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub after: Option<String>,
 }
 

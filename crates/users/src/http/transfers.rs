@@ -32,8 +32,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Moves coins from one user to another, atomically: both balances and the ledger row
 /// change together or not at all, and no balance goes below zero.
 #[utoipa::path(post, path = "/transfers", tag = "transfers", security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header,
-            description = "1–255 visible ASCII characters. The same key with the same body answers the first transfer again and moves nothing; with another body it is a 422.")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$",
+            description = "1–255 visible ASCII characters (a 400 otherwise). The same key with the same body answers the first transfer again and moves nothing; with another body it is a 422.")),
     request_body = TransferRequest,
     responses(
         (status = 201, description = "Transferred (or, with `Idempotent-Replayed: true`, the earlier transfer under the same key): the transfer and both balances right after it", body = Transfer,

@@ -16,7 +16,7 @@ use kit::json::JsonBody;
 use super::{AppState, PageQuery, next_link, parse_id};
 use crate::{
     Error, Result,
-    model::{NewUser, Transfer, User, check_name},
+    model::{NewUser, Transfer, User, normalize_name},
 };
 
 /// The reads of this module (open to everybody).
@@ -94,7 +94,10 @@ async fn create_user(
     State(state): State<AppState>,
     JsonBody(new): JsonBody<NewUser>,
 ) -> Result<Response> {
-    check_name(&new.name)?;
+    let new = NewUser {
+        name: normalize_name(&new.name)?,
+        coins: new.coins,
+    };
     let user = state.store.create_user(&new).await?;
     let location = HeaderValue::from_str(&format!("/user/{}", user.id))
         .map_err(|e| Error::Internal(e.into()))?;

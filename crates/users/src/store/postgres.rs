@@ -49,7 +49,7 @@ use sqlx::{
 use super::Store;
 use crate::{
     Error, Result,
-    model::{NewUser, Page, Transfer, TransferRequest, Transferred, User},
+    model::{NewUser, Page, Transfer, TransferRequest, Transferred, User, name_key},
 };
 
 /// The schema holding the service's tables.
@@ -389,9 +389,10 @@ impl Store for PgStore {
     async fn create_user(&self, new: &NewUser) -> Result<User> {
         let mut session = self.tested_session().await?;
         let created = sqlx::query_as(
-            "INSERT INTO users (name, coins) VALUES ($1, $2) RETURNING id, name, coins",
+            "INSERT INTO users (name, name_key, coins) VALUES ($1, $2, $3) RETURNING id, name, coins",
         )
         .bind(&new.name)
+        .bind(name_key(&new.name))
         .bind(new.coins)
         .fetch_one(session.start())
         .await;

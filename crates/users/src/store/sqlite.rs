@@ -16,7 +16,7 @@ use sqlx::SqlitePool;
 use super::Store;
 use crate::{
     Error, Result,
-    model::{DEMO_USERS, NewUser, Page, Transfer, TransferRequest, Transferred, User},
+    model::{DEMO_USERS, NewUser, Page, Transfer, TransferRequest, Transferred, User, name_key},
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -54,12 +54,15 @@ impl SqliteStore {
                 .await?;
         if users == 0 && transfers == 0 {
             for (name, coins) in DEMO_USERS {
-                sqlx::query("INSERT INTO users (name, coins, created_at) VALUES (?, ?, ?)")
-                    .bind(name)
-                    .bind(coins)
-                    .bind(now())
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO users (name, name_key, coins, created_at) VALUES (?, ?, ?, ?)",
+                )
+                .bind(name)
+                .bind(name_key(name))
+                .bind(coins)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
             }
             tracing::info!(
                 users = DEMO_USERS.len(),
@@ -103,9 +106,11 @@ impl Store for SqliteStore {
 
     async fn create_user(&self, new: &NewUser) -> Result<User> {
         sqlx::query_as(
-            "INSERT INTO users (name, coins, created_at) VALUES (?, ?, ?) RETURNING id, name, coins",
+            "INSERT INTO users (name, name_key, coins, created_at) VALUES (?, ?, ?, ?) \
+             RETURNING id, name, coins",
         )
         .bind(&new.name)
+        .bind(name_key(&new.name))
         .bind(new.coins)
         .bind(now())
         .fetch_one(&self.writer)

@@ -5,6 +5,7 @@
 mod bank;
 mod helpers;
 mod service;
+mod tls;
 
 use futures::future::join_all;
 use helpers::{Backend, TOKEN, next_link, problem, spawn_app};
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 testkit::conformance! {
     sqlite => Backend::Sqlite,
     postgres => Backend::Postgres;
-    [lists_users_as_the_original_does, pages_users_with_a_link_header, reads_one_user, creates_users, refuses_bad_users_and_stores_nothing, transfers_coins_and_records_them, refuses_bad_transfers_and_moves_nothing, refuses_a_balance_past_the_largest_number, idempotency_key_replays_and_refuses_another_body, idempotency_key_under_concurrency_moves_once, mutations_need_a_token_and_change_nothing_without_one, ledger_is_newest_first_and_paged, opposite_transfers_do_not_deadlock, openapi_documents_the_contract, readiness_checks_the_database]
+    [names_are_normalised_and_unique_without_case, lists_users_as_the_original_does, pages_users_with_a_link_header, reads_one_user, creates_users, refuses_bad_users_and_stores_nothing, transfers_coins_and_records_them, refuses_bad_transfers_and_moves_nothing, refuses_a_balance_past_the_largest_number, idempotency_key_replays_and_refuses_another_body, idempotency_key_under_concurrency_moves_once, mutations_need_a_token_and_change_nothing_without_one, ledger_is_newest_first_and_paged, opposite_transfers_do_not_deadlock, openapi_documents_the_contract, readiness_checks_the_database]
 }
 
 async fn lists_users_as_the_original_does(backend: Backend) {
@@ -136,6 +137,62 @@ async fn creates_users(backend: Backend) {
     assert_eq!(body["field"], "name");
     assert!(body["detail"].as_str().unwrap().contains("dave"));
     assert_eq!(app.all_users().await.len(), 3);
+}
+
+/// `alice`, `ALICE`, `al\u{200b}ice` (a zero-width space) and NFC or NFD `café` were
+/// four users apart; now a name is stored composed, invisible characters are refused
+/// and uniqueness ignores case.
+async fn names_are_normalised_and_unique_without_case(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.create_user("alice", 1).await;
+    let p = problem(
+        app.post("/user", &json!({"name": "ALICE", "coins": 1}))
+            .await,
+        409,
+    )
+    .await;
+    assert_eq!(p["field"], "name", "{p}");
+    for invisible in [
+        "al\u{200b}ice",
+        "\u{202e}ecila",
+        "al\u{feff}ice",
+        "a\u{3164}lice",
+    ] {
+        let p = problem(
+            app.post("/user", &json!({"name": invisible, "coins": 1}))
+                .await,
+            422,
+        )
+        .await;
+        assert_eq!(p["field"], "name", "{invisible:?}: {p}");
+        assert!(p["detail"].as_str().unwrap().contains("invisible"), "{p}");
+    }
+    // Decomposed in, composed stored; the composed form is then taken.
+    let r = app
+        .post("/user", &json!({"name": "cafe\u{301}", "coins": 1}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let cafe: Value = r.json().await.unwrap();
+    assert_eq!(cafe["name"], "caf\u{e9}");
+    problem(
+        app.post("/user", &json!({"name": "CAF\u{c9}", "coins": 1}))
+            .await,
+        409,
+    )
+    .await;
+    let names: Vec<Value> = app
+        .all_users()
+        .await
+        .iter()
+        .map(|u| u["name"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        [json!("alice"), json!("caf\u{e9}")],
+        "nothing else was stored"
+    );
+    let (_, one) = app.get_json(&format!("/user/{alice}")).await;
+    assert_eq!(one["name"], "alice");
 }
 
 async fn refuses_bad_users_and_stores_nothing(backend: Backend) {

@@ -199,7 +199,7 @@ async fn the_postgres_schema_is_its_own() {
         .execute(&pool)
         .await;
     assert!(err.is_ok(), "no rows yet");
-    sqlx::query("INSERT INTO berth_users.users (name, coins) VALUES ('x', 0)")
+    sqlx::query("INSERT INTO berth_users.users (name, name_key, coins) VALUES ('x', 'x', 0)")
         .execute(&pool)
         .await
         .unwrap();

@@ -13,7 +13,8 @@ locals {
   image = "${coalesce(var.image_repository, module.registry.repository_url)}@${var.image_digest}"
 
   # The services: command, port, listener-rule priority (null: not behind the
-  # load balancer), plain settings, and which stores they use.
+  # load balancer), plain settings, and which stores they use (for Redis, the
+  # setting that says whether it is a Redis Cluster: MemoryDB always is).
   services = {
     clock = {
       command  = ["serve", "clock"]
@@ -48,7 +49,7 @@ locals {
       priority = 40
       env      = { BERTH_KV_ADDR = "0.0.0.0:5000" }
       postgres = null
-      redis    = { var = "BERTH_KV_REDIS_URL", user = "kv" }
+      redis    = { var = "BERTH_KV_REDIS_URL", user = "kv", cluster = "BERTH_KV_REDIS_CLUSTER" }
       tokens   = true
     }
     multivac = {
@@ -58,7 +59,7 @@ locals {
       # The queue is worked by the multivac-worker service, not in this process.
       env      = { BERTH_MULTIVAC_ADDR = "0.0.0.0:5001", BERTH_MULTIVAC_WORKER = "never" }
       postgres = { var = "BERTH_MULTIVAC_DATABASE_URL", role = "multivac" }
-      redis    = { var = "BERTH_MULTIVAC_REDIS_URL", user = "multivac" }
+      redis    = { var = "BERTH_MULTIVAC_REDIS_URL", user = "multivac", cluster = "BERTH_MULTIVAC_REDIS_CLUSTER" }
       tokens   = true
     }
     multivac-worker = {
@@ -67,7 +68,7 @@ locals {
       priority = null
       env      = { BERTH_MULTIVAC_WORKER_ADDR = "0.0.0.0:9101" }
       postgres = { var = "BERTH_MULTIVAC_DATABASE_URL", role = "multivac" }
-      redis    = { var = "BERTH_MULTIVAC_REDIS_URL", user = "multivac" }
+      redis    = { var = "BERTH_MULTIVAC_REDIS_URL", user = "multivac", cluster = "BERTH_MULTIVAC_REDIS_CLUSTER" }
       tokens   = false
     }
   }
@@ -274,7 +275,9 @@ module "service" {
   image        = local.image
   command      = each.value.command
   port         = each.value.port
-  environment  = each.value.env
+  environment = merge(each.value.env,
+    each.value.redis == null ? {} : { (each.value.redis.cluster) = tostring(module.cache.cluster_mode) },
+  )
   secrets = merge(
     each.value.postgres == null ? {} : { (each.value.postgres.var) = module.database.url_refs[each.value.postgres.role] },
     each.value.redis == null ? {} : { (each.value.redis.var) = module.cache.url_secret_arns[each.value.redis.user] },

@@ -3,6 +3,11 @@ output "security_group_id" {
   value       = aws_security_group.this.id
 }
 
+output "cluster_mode" {
+  description = "Whether clients must speak the Redis Cluster protocol: MemoryDB always does (berth's BERTH_KV_REDIS_CLUSTER and BERTH_MULTIVAC_REDIS_CLUSTER); the ElastiCache replication group here runs with cluster mode disabled."
+  value       = local.memorydb
+}
+
 output "endpoint" {
   description = "The primary (ElastiCache) or cluster (MemoryDB) endpoint."
   value       = local.endpoint

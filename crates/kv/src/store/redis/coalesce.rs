@@ -202,15 +202,50 @@ mod tests {
         }
     }
 
+    /// Opens a multiplexed connection on `io`, coalesced or not.
+    async fn multiplexed<S>(
+        settings: &redis::RedisConnectionInfo,
+        io: S,
+        coalesced: bool,
+    ) -> MultiplexedConnection
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let config = AsyncConnectionConfig::new;
+        if coalesced {
+            let (connection, driver) =
+                MultiplexedConnection::new_with_config(settings, Coalesced::new(io), config())
+                    .await
+                    .unwrap();
+            tokio::spawn(driver);
+            connection
+        } else {
+            let (connection, driver) =
+                MultiplexedConnection::new_with_config(settings, io, config())
+                    .await
+                    .unwrap();
+            tokio::spawn(driver);
+            connection
+        }
+    }
+
     /// Runs `clients` tasks sending `rounds` GETs each, one after the other, over one
-    /// multiplexed connection to the test Redis, coalesced or not; returns the number of
-    /// writes that reached the socket.
-    async fn writes_for(coalesced: bool, clients: usize, rounds: usize) -> usize {
-        let info = testkit::redis_env::kv_url().into_connection_info().unwrap();
-        let redis::ConnectionAddr::Tcp(host, port) = info.addr() else {
-            panic!("the test Redis is on TCP")
+    /// multiplexed connection to the test Redis (plain, or the TLS one with kv's TLS
+    /// stream between the wrapper and the socket), coalesced or not; returns the number
+    /// of writes that reached the socket.
+    async fn writes_for(coalesced: bool, tls: bool, clients: usize, rounds: usize) -> usize {
+        let url = if tls {
+            testkit::redis_env::tls_kv_url()
+        } else {
+            testkit::redis_env::kv_url()
         };
-        let socket = tokio::net::TcpStream::connect((host.as_str(), *port))
+        let info = url.into_connection_info().unwrap();
+        let (host, port) = match info.addr() {
+            redis::ConnectionAddr::Tcp(host, port)
+            | redis::ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), *port),
+            other => panic!("the test Redis is on TCP: {other:?}"),
+        };
+        let socket = tokio::net::TcpStream::connect((host.as_str(), port))
             .await
             .unwrap();
         socket.set_nodelay(true).unwrap();
@@ -224,21 +259,12 @@ mod tests {
             },
         );
         let settings = info.redis_settings();
-        let config = AsyncConnectionConfig::new;
-        let connection = if coalesced {
-            let (connection, driver) =
-                MultiplexedConnection::new_with_config(settings, Coalesced::new(counted), config())
-                    .await
-                    .unwrap();
-            tokio::spawn(driver);
-            connection
+        let connection = if tls {
+            let connector = super::super::tls::Connector::new(&host, false).unwrap();
+            let stream = connector.connect(counted).await.unwrap();
+            multiplexed(settings, stream, coalesced).await
         } else {
-            let (connection, driver) =
-                MultiplexedConnection::new_with_config(settings, counted, config())
-                    .await
-                    .unwrap();
-            tokio::spawn(driver);
-            connection
+            multiplexed(settings, counted, coalesced).await
         };
         let key = testkit::redis_env::unique_prefix("kv:coalesce-");
         let handshake = writes.load(Ordering::Relaxed);
@@ -270,11 +296,21 @@ mod tests {
     // meet across threads varies from run to run (the bare count ranged 28 to 151).
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn the_commands_of_concurrent_clients_share_writes() {
+        share_writes(false).await;
+    }
+
+    // The same through kv's TLS stream: a batch is one TLS record, one write.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn over_tls_the_commands_of_concurrent_clients_share_writes() {
+        share_writes(true).await;
+    }
+
+    async fn share_writes(tls: bool) {
         const CLIENTS: usize = 32;
         const ROUNDS: usize = 20;
         let commands = CLIENTS * ROUNDS;
-        let coalesced = writes_for(true, CLIENTS, ROUNDS).await;
-        let bare = writes_for(false, CLIENTS, ROUNDS).await;
+        let coalesced = writes_for(true, tls, CLIENTS, ROUNDS).await;
+        let bare = writes_for(false, tls, CLIENTS, ROUNDS).await;
         // The setup reproduces the problem: bare, each command is a write of its own.
         assert!(
             bare > commands / 2,
@@ -292,7 +328,7 @@ mod tests {
     async fn a_lone_command_leaves_at_once_on_a_single_thread_runtime() {
         // Nothing else is ready: the deferred wake comes at once and the write leaves;
         // each command of a lone client is a write of its own.
-        let writes = tokio::time::timeout(Duration::from_secs(5), writes_for(true, 1, 3))
+        let writes = tokio::time::timeout(Duration::from_secs(5), writes_for(true, false, 1, 3))
             .await
             .expect("a lone command was held back");
         assert_eq!(writes, 3);
