@@ -120,15 +120,16 @@ fn tower_layers(router: Router) -> Router {
                     .on_failure(()),
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            // `from_fn` turns the tower-http layers' bodies below it into axum's.
             .layer(axum::middleware::from_fn(metrics_and_problems))
-            // `from_fn` wants axum's body below it; each tower-http layer has its own.
-            .map_response(IntoResponse::into_response)
             .layer(CatchPanicLayer::custom(panic_problem))
+            // Above the timeout: `Timeout` wants a body with a `Default` (its 503's),
+            // which the limit's response body has not.
+            .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::SERVICE_UNAVAILABLE,
                 TIMEOUT,
             ))
-            .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
             .layer(DefaultBodyLimit::max(BODY_LIMIT)),
     )
 }
@@ -152,7 +153,7 @@ fn request_span(req: &Request) -> Span {
 }
 
 /// The kit's access line, in the request's span.
-fn access_line<B>(response: &Response<B>, latency: Duration, _: &Span) {
+fn access_line(response: &axum::response::Response, latency: Duration, _: &Span) {
     tracing::info!(
         target: "berth::access",
         message = "request",
