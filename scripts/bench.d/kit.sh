@@ -10,7 +10,14 @@
 #    the shared figure prices the kit above its own CPU cost; pinned, it is closer
 #    to it;
 #  - time from exec of `berth serve clock` to its first 200 on /healthcheck;
-#  - resident memory of `berth serve clock` once idle.
+#  - resident memory of `berth serve clock` once idle;
+#  - A/B rows for the kit's hand-written parts, each against what it replaces, in the
+#    same alternated rounds (requests/s and the server's CPU per request):
+#    the kit's `Observe` layer against tower-http's request-id/trace/catch-panic/
+#    timeout/body-limit layers, and the kit's JSON log layer against
+#    tracing-subscriber's `json` formatter (crates/berth/examples/ab_clock.rs, one
+#    process per way, logs to /dev/null); berth with jemalloc (the default) against
+#    berth built `--no-default-features` (the C library's malloc).
 # Knobs: BENCH_CONNECTIONS (32), BENCH_DURATION (10s), BENCH_ROUNDS (3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,10 +29,13 @@ rounds=${BENCH_ROUNDS:-3}
 
 ensure_cmds wrk:wrk
 ensure_cmds curl:curl
-echo "==> building release binaries"
-cargo build --release -q -p berth --bin berth --example bare_clock
+echo "==> building release binaries (berth with the system allocator first)"
+targets=(--example bare_clock --example ab_clock)
+sysbin=$(variant_berth system "${targets[@]}" --no-default-features)
+cargo build --release -q -j2 -p berth --bin berth "${targets[@]}"
 bin=$(release_dir)/berth
 bare=$(release_dir)/examples/bare_clock
+ab=$(release_dir)/examples/ab_clock
 
 work=$(mktemp -d)
 pids=()
@@ -40,33 +50,68 @@ BERTH_LOG_FORMAT=json RUST_LOG=info,berth::access=off "$bin" serve clock --clock
 pids+=($!)
 "$bare" "127.0.0.1:$bare_port" > "$work/bare.log" 2>&1 &
 pids+=($!); bare_pid=$!
+# The A/B servers: berth on the C library's malloc, and the clock behind the kit's
+# layer or tower-http's, with the kit's JSON lines or tracing-subscriber's.
+sys_port=$(free_port)
+BERTH_LOG_FORMAT=json RUST_LOG=info "$sysbin" serve clock --clock-addr "127.0.0.1:$sys_port" > "$work/system.log" 2>&1 &
+pids+=($!); sys_pid=$!
+declare -A ab_port ab_pid
+for way in observe-kit tower-kit observe-fmt; do
+  ab_port[$way]=$(free_port)
+  "$ab" "127.0.0.1:${ab_port[$way]}" --layers "${way%-*}" --log "${way#*-}" > /dev/null 2>&1 &
+  pids+=($!); ab_pid[$way]=$!
+done
 wait_http "http://127.0.0.1:$kit_port/healthcheck"
 wait_http "http://127.0.0.1:$bare_port/clock?mirror_time=12:22"
 wait_http "http://127.0.0.1:$quiet_port/healthcheck"
-[ "$(curl -s "http://127.0.0.1:$kit_port/clock?mirror_time=12:22")" = "$(curl -s "http://127.0.0.1:$bare_port/clock?mirror_time=12:22")" ] \
-  || { echo "the two servers answer differently" >&2; exit 1; }
+wait_http "http://127.0.0.1:$sys_port/healthcheck"
+expected=$(curl -s "http://127.0.0.1:$kit_port/clock?mirror_time=12:22")
+for url in "http://127.0.0.1:$bare_port" "http://127.0.0.1:$sys_port" \
+  "http://127.0.0.1:${ab_port[observe-kit]}" "http://127.0.0.1:${ab_port[tower-kit]}" "http://127.0.0.1:${ab_port[observe-fmt]}"; do
+  wait_http "$url/clock?mirror_time=12:22"
+  [ "$(curl -s "$url/clock?mirror_time=12:22")" = "$expected" ] \
+    || { echo "$url answers differently from berth" >&2; exit 1; }
+done
+# Both stacks give every answer an x-request-id (and keep the client's).
+for way in observe-kit tower-kit; do
+  curl -s -D - -o /dev/null -H 'x-request-id: bench-probe' "http://127.0.0.1:${ab_port[$way]}/clock?mirror_time=12:22" \
+    | grep -qi '^x-request-id: bench-probe' || { echo "ab_clock $way does not echo x-request-id" >&2; exit 1; }
+done
 
 wrk_args=(-t2 "-c$conns" "-d$duration" --latency)
 bare_rps=(); kit_rps=(); quiet_rps=(); bare_us=(); kit_us=()
-# The server's own CPU time (user + system, clock ticks) and its CPU per request over a
-# round: steadier than requests/s on a machine whose other tenants take cycles.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
+sys_rps=(); sys_us=()
+declare -A ab_rps ab_us  # per way: the rounds' figures, space-separated
+# The server's own CPU per request over a round (lib.sh: cpu_ticks, us_per_request):
+# steadier than requests/s on a machine whose other tenants take cycles.
 secs=${duration%s}
-us_per_request() { python3 -c "print(f'{($2 - $1) / $hz * 1e6 / ($3 * $secs):.2f}')"; }
+# Runs one round against PID at URL; prints "req/s µs-per-request".
+measure() {
+  local pid=$1 url=$2 c0 n
+  c0=$(cpu_ticks "$pid")
+  n=$(wrk_rps "$url/clock?mirror_time=12:22" "${wrk_args[@]}")
+  echo "$n $(us_per_request "$c0" "$(cpu_ticks "$pid")" "$n" "$secs")"
+}
 echo "==> warm-up"
-wrk_rps "http://127.0.0.1:$bare_port/clock?mirror_time=12:22" -t2 "-c$conns" -d2s >/dev/null
-wrk_rps "http://127.0.0.1:$kit_port/clock?mirror_time=12:22" -t2 "-c$conns" -d2s >/dev/null
+for url in "http://127.0.0.1:$bare_port" "http://127.0.0.1:$kit_port" "http://127.0.0.1:$sys_port" \
+  "http://127.0.0.1:${ab_port[observe-kit]}" "http://127.0.0.1:${ab_port[tower-kit]}" "http://127.0.0.1:${ab_port[observe-fmt]}"; do
+  wrk_rps "$url/clock?mirror_time=12:22" -t2 "-c$conns" -d2s >/dev/null
+done
 for r in $(seq 1 "$rounds"); do
-  c0=$(cpu_ticks "$bare_pid")
-  b=$(wrk_rps "http://127.0.0.1:$bare_port/clock?mirror_time=12:22" "${wrk_args[@]}")
-  bare_us+=("$(us_per_request "$c0" "$(cpu_ticks "$bare_pid")" "$b")")
-  c0=$(cpu_ticks "$kit_pid")
-  k=$(wrk_rps "http://127.0.0.1:$kit_port/clock?mirror_time=12:22" "${wrk_args[@]}")
-  kit_us+=("$(us_per_request "$c0" "$(cpu_ticks "$kit_pid")" "$k")")
-  q=$(wrk_rps "http://127.0.0.1:$quiet_port/clock?mirror_time=12:22" "${wrk_args[@]}")
-  echo "    round $r: bare $b req/s, kit $k req/s, kit without access line $q req/s"
-  bare_rps+=("$b"); kit_rps+=("$k"); quiet_rps+=("$q")
+  read -r b u < <(measure "$bare_pid" "http://127.0.0.1:$bare_port"); bare_rps+=("$b"); bare_us+=("$u")
+  read -r k u < <(measure "$kit_pid" "http://127.0.0.1:$kit_port"); kit_rps+=("$k"); kit_us+=("$u")
+  q=$(wrk_rps "http://127.0.0.1:$quiet_port/clock?mirror_time=12:22" "${wrk_args[@]}"); quiet_rps+=("$q")
+  read -r s u < <(measure "$sys_pid" "http://127.0.0.1:$sys_port"); sys_rps+=("$s"); sys_us+=("$u")
+  line="    round $r: bare $b req/s, kit $k req/s, kit without access line $q req/s, kit on the system allocator $s req/s;"
+  # The three ways of ab_clock, in a different order each round.
+  ways=(observe-kit tower-kit observe-fmt)
+  for i in $(seq 0 2); do
+    way=${ways[$(( (i + r) % 3 ))]}
+    read -r a u < <(measure "${ab_pid[$way]}" "http://127.0.0.1:${ab_port[$way]}")
+    ab_rps[$way]+="$a "; ab_us[$way]+="$u "
+    line+=" ab_clock $way $a req/s ($u µs)"
+  done
+  echo "$line"
 done
 bare_med=$(median "${bare_rps[@]}"); kit_med=$(median "${kit_rps[@]}"); quiet_med=$(median "${quiet_rps[@]}")
 quiet_ratio=$(ratio "$quiet_med" "$bare_med")
@@ -74,6 +119,26 @@ ratio=$(ratio "$kit_med" "$bare_med")
 cost=$(python3 -c "print(f'{(1-$kit_med/$bare_med)*100:.1f}')")
 lines=$(wc -l < "$work/berth.log")
 echo "    median: bare $bare_med req/s, kit $kit_med req/s, ratio $ratio (kit costs $cost%); $lines log lines written"
+sys_med=$(median "${sys_rps[@]}"); kit_us_med=$(median "${kit_us[@]}"); sys_us_med=$(median "${sys_us[@]}")
+alloc_ratio=$(ratio "$kit_med" "$sys_med"); alloc_us_ratio=$(ratio "$kit_us_med" "$sys_us_med")
+echo "    allocator: jemalloc $kit_med req/s ($kit_us_med µs), system $sys_med req/s ($sys_us_med µs), ratio $alloc_ratio"
+declare -A ab_med ab_us_med
+for way in observe-kit tower-kit observe-fmt; do
+  read -ra xs <<< "${ab_rps[$way]}"; ab_med[$way]=$(median "${xs[@]}")
+  read -ra xs <<< "${ab_us[$way]}"; ab_us_med[$way]=$(median "${xs[@]}")
+done
+# The rounds of one way of ab_clock: "(req/s, µs) ...".
+ab_pairs() {
+  local -a n u
+  read -ra n <<< "${ab_rps[$1]}"; read -ra u <<< "${ab_us[$1]}"
+  for i in "${!n[@]}"; do printf '(%s, %s) ' "${n[$i]}" "${u[$i]}"; done
+}
+layers_ratio=$(ratio "${ab_med[observe-kit]}" "${ab_med[tower-kit]}")
+layers_us_ratio=$(ratio "${ab_us_med[observe-kit]}" "${ab_us_med[tower-kit]}")
+log_ratio=$(ratio "${ab_med[observe-kit]}" "${ab_med[observe-fmt]}")
+log_us_ratio=$(ratio "${ab_us_med[observe-kit]}" "${ab_us_med[observe-fmt]}")
+echo "    layers: kit ${ab_med[observe-kit]} req/s (${ab_us_med[observe-kit]} µs), tower-http ${ab_med[tower-kit]} req/s (${ab_us_med[tower-kit]} µs), ratio $layers_ratio"
+echo "    JSON log: kit ${ab_med[observe-kit]} req/s, tracing-subscriber ${ab_med[observe-fmt]} req/s (${ab_us_med[observe-fmt]} µs), ratio $log_ratio"
 
 echo "==> pinned: servers on CPU 1, wrk on CPU 0"
 pin_bare_port=$(free_port); pin_kit_port=$(free_port)
@@ -145,14 +210,32 @@ Command: \`scripts/bench kit\` (wrk $(wrk --version 2>&1 | head -1 | awk '{print
 | pinned (servers on CPU 1, \`taskset -c 0 wrk ${pin_args[*]}\`): bare / kit | $pin_bare_med / $pin_kit_med req/s = **$pin_ratio** | context |
 | exec → first 200 on \`/healthcheck\` (10 starts) | median $start_med ms, max $start_max ms | ≤ 100 ms |
 | idle resident memory (10 starts) | median $rss_med MiB, max $rss_max MiB | < 15 MiB |
+| **A/B** kit layer vs tower-http stack: \`ab_clock --layers observe\` / \`--layers tower\` (both with the kit's JSON lines) | ${ab_med[observe-kit]} / ${ab_med[tower-kit]} req/s = **$layers_ratio**; CPU per request ${ab_us_med[observe-kit]} / ${ab_us_med[tower-kit]} µs = **$layers_us_ratio** | kit's layer kept if req/s ≥ 1.03 or CPU ≤ 0.97 |
+| **A/B** JSON log lines: kit's layer vs tracing-subscriber json: \`ab_clock --log kit\` / \`--log fmt\` (both behind the kit's layer) | ${ab_med[observe-kit]} / ${ab_med[observe-fmt]} req/s = **$log_ratio**; CPU per request ${ab_us_med[observe-kit]} / ${ab_us_med[observe-fmt]} µs = **$log_us_ratio** | kit's layer kept if req/s ≥ 1.03 or CPU ≤ 0.97 |
+| **A/B** allocator: jemalloc vs system: \`berth serve clock\`, default build / \`--no-default-features\` | $kit_med / $sys_med req/s = **$alloc_ratio**; CPU per request $kit_us_med / $sys_us_med µs = **$alloc_us_ratio** | jemalloc kept if req/s ≥ 1.03 or CPU ≤ 0.97 |
 
 Rounds (bare, kit, kit without access line; req/s): $(for i in "${!bare_rps[@]}"; do printf '(%s, %s, %s) ' "${bare_rps[$i]}" "${kit_rps[$i]}" "${quiet_rps[$i]}"; done)
+A/B rounds (req/s, µs per request): kit layer $(ab_pairs observe-kit);
+tower-http $(ab_pairs tower-kit);
+tracing-subscriber json $(ab_pairs observe-fmt);
+berth jemalloc / system $(for i in "${!bare_rps[@]}"; do printf '(%s, %s; %s, %s) ' "${kit_rps[$i]}" "${kit_us[$i]}" "${sys_rps[$i]}" "${sys_us[$i]}"; done)
 Pinned rounds (bare, kit; req/s): $(for i in "${!pin_bare[@]}"; do printf '(%s, %s) ' "${pin_bare[$i]}" "${pin_kit[$i]}"; done)
 wrk runs on the same two cores as the server, so absolute figures are low; the ratio
 is what the target is about. The memory is that of \`target/release/berth\` (every
 service compiled in, opt-level 3, fat LTO): about half of it is the binary's code
 pages mapped from the page cache, the rest anonymous memory. The image's binary
 (\`--profile image\`, opt-level s) idles at about 9 MiB: see the image section.
+
+The A/B rows run in the same rounds as the rest, each way in its own process, the
+order of the three \`ab_clock\` ways rotated every round. In this run the kit's layer
+served $(percent_vs "${ab_med[observe-kit]}" "${ab_med[tower-kit]}") requests/s than the same work from tower-http's layers
+(which also do less: no 414/431 for oversized heads, no 408 for a body still arriving
+at the timeout) and took $(percent_vs "${ab_us_med[observe-kit]}" "${ab_us_med[tower-kit]}") CPU per request; the kit's JSON lines served
+$(percent_vs "${ab_med[observe-kit]}" "${ab_med[observe-fmt]}") requests/s than tracing-subscriber's \`json\` formatter writing the same
+fields through the same batching writer, at $(percent_vs "${ab_us_med[observe-kit]}" "${ab_us_med[observe-fmt]}") CPU per request; jemalloc
+served $(percent_vs "$kit_med" "$sys_med") requests/s than the C library's malloc, at $(percent_vs "$kit_us_med" "$sys_us_med") CPU per request.
+Differences within about 3 % are inside this machine's round-to-round spread (see the
+rounds).
 MD
 write_section kit "$work/section.md"
 echo "==> wrote docs/benchmarks.md (section kit)"

@@ -8,6 +8,37 @@ release_dir() {
   printf '%s/release\n' "$t"
 }
 
+# Builds berth with cargo's arguments ARGS (a feature switched, or another target set)
+# and prints the path of a copy of that binary, kept beside the release directory as
+# bench-variants/berth-NAME: variant_berth NAME [cargo build args...]. Call it before
+# the default build of the same targets, which puts the default binary back in place
+# (cargo keeps both builds, so the second is only a copy).
+variant_berth() {
+  local name=$1; shift
+  local dir
+  dir="$(release_dir)/../bench-variants"
+  mkdir -p "$dir"
+  cargo build --release -q -j2 -p berth --bin berth "$@" >&2
+  cp "$(release_dir)/berth" "$dir/berth-$name"
+  printf '%s\n' "$dir/berth-$name"
+}
+
+# The server's own CPU time (user + system, clock ticks) of process PID.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Microseconds of CPU per request: us_per_request TICKS_BEFORE TICKS_AFTER REQ_PER_S SECONDS.
+us_per_request() {
+  python3 -c "print(f'{($2 - $1) / $(getconf CLK_TCK) * 1e6 / ($3 * $4):.2f}')"
+}
+
+# "A is N% more/less than B" for a sentence: percent_vs A B [more-word less-word].
+percent_vs() {
+  python3 -c "
+a, b = $1, $2
+d = (a / b - 1) * 100
+print(f'{abs(d):.1f}% ' + ('${3:-more}' if d >= 0 else '${4:-less}'))"
+}
+
 # free_port, say/die (common.sh) and the one installer (tools.sh).
 # shellcheck source=scripts/lib/tools.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/tools.sh"

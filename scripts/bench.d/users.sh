@@ -14,7 +14,13 @@
 #    connection busy, so those figures are latencies at saturation: queueing on two
 #    shared cores. A latency objective is met at an offered load below it, so the same
 #    32 connections then run paced (each waits a fixed think time between its requests,
-#    wrk's `delay()`), offering about half the throughput measured at saturation.
+#    wrk's `delay()`), offering about half the throughput measured at saturation;
+#  - A/B rows "sessions", in the same rounds: `POST /transfers` and `GET /user` through
+#    the default build (deadpool sessions, a round trip only for a session whose last
+#    use did not finish, and before each write) against a berth built with the feature
+#    `users/sqlx-pool` (sqlx's `PgPool`: reads untested before use,
+#    `test_before_acquire(false)`, as rates; writes tested; sqlx pings every connection
+#    as it goes back), same pool sizes, same database.
 # Knobs: BENCH_CONNECTIONS (32), BENCH_DURATION (10s), BENCH_ROUNDS (3), BENCH_USERS (100).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,8 +36,9 @@ seconds=${duration%s}
 ensure_cmds wrk:wrk
 ensure_cmds curl:curl
 ensure_cmd pgbench postgresql-client-15  # pgbench and psql
-echo "==> building the release binary"
-cargo build --release -q -p berth -j2
+echo "==> building the release binaries (berth on sqlx's pools first)"
+sqlxbin=$(variant_berth sqlx-pool --features users/sqlx-pool)
+cargo build --release -q -j2 -p berth --bin berth
 bin=$(release_dir)/berth
 
 work=$(mktemp -d)
@@ -63,8 +70,15 @@ BERTH_DATA_DIR="$work/data-wide" BERTH_API_TOKENS="$token" BERTH_LOG_FORMAT=json
   > "$work/berth-wide.log" 2>&1 &
 pids+=($!)
 wide="http://127.0.0.1:$wide_port"
+sqlx_port=$(free_port)
+BERTH_DATA_DIR="$work/data-sqlx" BERTH_API_TOKENS="$token" BERTH_LOG_FORMAT=json RUST_LOG=info \
+  "$sqlxbin" serve users --users-addr "127.0.0.1:$sqlx_port" --users-database-url "$pg_url" \
+  > "$work/berth-sqlx.log" 2>&1 &
+pids+=($!)
+sqlx="http://127.0.0.1:$sqlx_port"
 wait_http "$base/healthcheck"
 wait_http "$wide/healthcheck"
+wait_http "$sqlx/healthcheck"
 
 # psql and pgbench see the tables as berth does (search_path = its schema berth_users).
 in_schema() { PGOPTIONS='-c search_path=berth_users' "$@"; }
@@ -135,19 +149,24 @@ wrk_args=(-t2 "-c$conns" "-d$duration")
 echo "==> warm-up"
 in_schema pgbench -n -M prepared -c "$conns" -j 2 -T 2 -D lo="$lo" -D n="$nusers" -f "$work/transfer.sql" "$pg_url" >/dev/null 2>&1
 wrk_report "$work/wrk.txt" "$base" -t2 "-c$conns" -d2s -s "$work/transfer.lua" -- "$lo" "$nusers" "$token"
-pg_tps=(); spelled_tps=(); berth_tps=()
+wrk_report "$work/wrk.txt" "$sqlx" -t2 "-c$conns" -d2s -s "$work/transfer.lua" -- "$lo" "$nusers" "$token"
+pg_tps=(); spelled_tps=(); berth_tps=(); sqlx_tps=()
 for r in $(seq 1 "$rounds"); do
   p=$(pgbench_tps "$work/transfer.sql")
   wrk_report "$work/wrk.txt" "$base" "${wrk_args[@]}" -s "$work/transfer.lua" -- "$lo" "$nusers" "$token"
   b=$(report_rps "$work/wrk.txt")
   s=$(pgbench_tps "$work/spelled.sql")
-  echo "    round $r: pgbench transfer() $p tps, berth POST /transfers $b req/s, pgbench spelled out $s tps"
-  pg_tps+=("$p"); berth_tps+=("$b"); spelled_tps+=("$s")
+  wrk_report "$work/wrk.txt" "$sqlx" "${wrk_args[@]}" -s "$work/transfer.lua" -- "$lo" "$nusers" "$token"
+  q=$(report_rps "$work/wrk.txt")
+  echo "    round $r: pgbench transfer() $p tps, berth POST /transfers $b req/s, pgbench spelled out $s tps, berth on sqlx's pools $q req/s"
+  pg_tps+=("$p"); berth_tps+=("$b"); spelled_tps+=("$s"); sqlx_tps+=("$q")
 done
 pg_med=$(median "${pg_tps[@]}"); berth_med=$(median "${berth_tps[@]}"); spelled_med=$(median "${spelled_tps[@]}")
 ratio=$(ratio "$berth_med" "$pg_med")
 spelled_ratio=$(ratio "$berth_med" "$spelled_med")
 echo "    median: pgbench $pg_med tps, berth $berth_med req/s, ratio $ratio (spelled out: $spelled_med tps, ratio $spelled_ratio)"
+sqlx_med=$(median "${sqlx_tps[@]}"); sessions_ratio=$(ratio "$berth_med" "$sqlx_med")
+echo "    median: berth on sqlx's pools $sqlx_med req/s (deadpool/sqlx $sessions_ratio)"
 
 # Nothing created or lost: the coins add up, and the ledger has every transfer.
 read -r total ledger < <(in_schema psql -qAt -F' ' "$pg_url" \
@@ -164,8 +183,10 @@ in_schema psql -qX "$pg_url" -c 'VACUUM (ANALYZE)' -c 'CHECKPOINT'
 curl -fsS "$base/user" | python3 -c "import json,sys; n=len(json.load(sys.stdin)); assert n == $nusers, n"
 wrk_report "$work/list.txt" "$base/user" -t2 "-c$conns" -d2s
 wrk_report "$work/wide.txt" "$wide/user" -t2 "-c$conns" -d2s
+wrk_report "$work/sqlx.txt" "$sqlx/user" -t2 "-c$conns" -d2s
 # /livez (no store, tiny body) in the same rounds: the noise floor of this machine.
 list_p99=(); list_p50=(); list_rps=(); livez_p99=(); livez_rps=(); wide_p99=(); wide_rps=()
+sqlx_p50=(); sqlx_p99=(); sqlx_rps=()
 for r in $(seq 1 "$rounds"); do
   wrk_report "$work/list.txt" "$base/user" "${wrk_args[@]}" --latency
   list_p50+=("$(report_ms "$work/list.txt" 50)"); list_p99+=("$(report_ms "$work/list.txt" 99)")
@@ -174,13 +195,20 @@ for r in $(seq 1 "$rounds"); do
   livez_p99+=("$(report_ms "$work/livez.txt" 99)"); livez_rps+=("$(report_rps "$work/livez.txt")")
   wrk_report "$work/wide.txt" "$wide/user" "${wrk_args[@]}" --latency
   wide_p99+=("$(report_ms "$work/wide.txt" 99)"); wide_rps+=("$(report_rps "$work/wide.txt")")
+  wrk_report "$work/sqlx.txt" "$sqlx/user" "${wrk_args[@]}" --latency
+  sqlx_p50+=("$(report_ms "$work/sqlx.txt" 50)"); sqlx_p99+=("$(report_ms "$work/sqlx.txt" 99)")
+  sqlx_rps+=("$(report_rps "$work/sqlx.txt")")
   echo "    round $r: GET /user ${list_rps[-1]} req/s, p50 ${list_p50[-1]} ms, p99 ${list_p99[-1]} ms;" \
     "GET /livez ${livez_rps[-1]} req/s, p99 ${livez_p99[-1]} ms;" \
-    "GET /user, read pool 16: ${wide_rps[-1]} req/s, p99 ${wide_p99[-1]} ms"
+    "GET /user, read pool 16: ${wide_rps[-1]} req/s, p99 ${wide_p99[-1]} ms;" \
+    "GET /user on sqlx's pools: ${sqlx_rps[-1]} req/s, p50 ${sqlx_p50[-1]} ms, p99 ${sqlx_p99[-1]} ms"
 done
 p99_med=$(median "${list_p99[@]}"); p50_med=$(median "${list_p50[@]}"); list_med=$(median "${list_rps[@]}")
 livez_p99_med=$(median "${livez_p99[@]}"); livez_med=$(median "${livez_rps[@]}")
 wide_p99_med=$(median "${wide_p99[@]}"); wide_med=$(median "${wide_rps[@]}")
+sqlx_list_med=$(median "${sqlx_rps[@]}"); sqlx_p50_med=$(median "${sqlx_p50[@]}"); sqlx_p99_med=$(median "${sqlx_p99[@]}")
+list_sessions_ratio=$(ratio "$list_med" "$sqlx_list_med")
+echo "    median: GET /user on sqlx's pools $sqlx_list_med req/s, p50 $sqlx_p50_med ms, p99 $sqlx_p99_med ms (deadpool/sqlx $list_sessions_ratio)"
 echo "    median: GET /user $list_med req/s, p50 $p50_med ms, p99 $p99_med ms; GET /livez $livez_med req/s, p99 $livez_p99_med ms;" \
   "read pool 16: $wide_med req/s, p99 $wide_p99_med ms"
 
@@ -225,12 +253,22 @@ through them during the rounds).
 | the same $conns connections paced at half that throughput (think time $think_ms ms between a response and the next request) | $paced_med req/s, p50 $paced_p50_med ms, p99 **$paced_p99_med ms** ($(verdict "$paced_p99_med <= 5")) | p99 ≤ 5 ms |
 | \`GET /livez\` (no store; the noise floor), same rounds | $livez_med req/s, p99 $livez_p99_med ms | context |
 | \`GET /user\` through a second berth whose read pool has 16 sessions (one pool for all, as before the split), same rounds | $wide_med req/s, p99 $wide_p99_med ms | context |
+| **A/B** sessions: deadpool (default build) / sqlx \`PgPool\` (feature \`users/sqlx-pool\`): \`POST /transfers\` | $berth_med / $sqlx_med req/s = **$sessions_ratio** | deadpool kept if ≥ 1.03 |
+| **A/B** sessions: deadpool / sqlx \`PgPool\`: \`GET /user\` at saturation, req/s; p50; p99 | $list_med / $sqlx_list_med req/s = **$list_sessions_ratio**; p50 $p50_med / $sqlx_p50_med ms; p99 $p99_med / $sqlx_p99_med ms | deadpool kept if ≥ 1.03 |
 
 Rounds (pgbench, berth, spelled out): $(for i in "${!pg_tps[@]}"; do printf '(%s, %s, %s) ' "${pg_tps[$i]}" "${berth_tps[$i]}" "${spelled_tps[$i]}"; done)
 \`GET /user\` rounds (req/s, p99 ms; then /livez; then read pool 16): $(for i in "${!list_rps[@]}"; do printf '(%s, %s; %s, %s; %s, %s) ' "${list_rps[$i]}" "${list_p99[$i]}" "${livez_rps[$i]}" "${livez_p99[$i]}" "${wide_rps[$i]}" "${wide_p99[$i]}"; done)
+A/B rounds, sqlx's pools (\`POST /transfers\` req/s; \`GET /user\` req/s, p50 ms, p99 ms): $(for i in "${!sqlx_tps[@]}"; do printf '(%s; %s, %s, %s) ' "${sqlx_tps[$i]}" "${sqlx_rps[$i]}" "${sqlx_p50[$i]}" "${sqlx_p99[$i]}"; done)
 Paced rounds (req/s, p50 ms, p99 ms): $(for i in "${!paced_rps[@]}"; do printf '(%s, %s, %s) ' "${paced_rps[$i]}" "${paced_p50[$i]}" "${paced_p99[$i]}"; done)
 After the run the coins add up ($ledger transfers in the ledger). wrk, pgbench, berth and
 PostgreSQL share the same two cores.
+
+A/B "sessions": both builds have the same pool sizes (16 for writes, 4 for reads) and
+run on the same database within the same rounds. In this run the deadpool sessions
+served $(percent_vs "$berth_med" "$sqlx_med") \`POST /transfers\` and $(percent_vs "$list_med" "$sqlx_list_med") \`GET /user\` requests/s than sqlx's
+\`PgPool\` (which sends a ping as each connection goes back, and before each write as
+the sessions do). Differences within about 3 % are inside this machine's
+round-to-round spread (see the rounds).
 MD
 write_section users "$work/section.md"
 echo "==> wrote docs/benchmarks.md (section users)"
