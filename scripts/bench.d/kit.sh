@@ -32,10 +32,9 @@ ensure_cmds curl:curl
 echo "==> building release binaries (berth with the system allocator first)"
 # berth apart from the examples: built with them, it would get the features their
 # dev-dependencies turn on (tracing-subscriber's json), which the shipped binary has not.
+bin=$(variant_berth default)
 sysbin=$(variant_berth system --no-default-features)
-cargo build --release -q -j2 -p berth --bin berth
 cargo build --release -q -j2 -p berth --example bare_clock --example ab_clock
-bin=$(release_dir)/berth
 bare=$(release_dir)/examples/bare_clock
 ab=$(release_dir)/examples/ab_clock
 

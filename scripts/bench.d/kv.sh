@@ -36,9 +36,8 @@ ensure_cmds wrk:wrk
 ensure_cmds curl:curl
 ensure_cmds redis-benchmark:redis-tools
 echo "==> building the release binaries (berth with the system allocator first)"
+bin=$(variant_berth default)
 sysbin=$(variant_berth system --no-default-features)
-cargo build --release -q -j2 -p berth --bin berth
-bin=$(release_dir)/berth
 
 work=$(mktemp -d)
 chmod 755 "$work"  # the postgres user of testenv.sh must reach $work/env

@@ -8,18 +8,36 @@ release_dir() {
   printf '%s/release\n' "$t"
 }
 
-# Builds berth with cargo's arguments ARGS (a feature switched, or another target set)
-# and prints the path of a copy of that binary, kept beside the release directory as
-# bench-variants/berth-NAME: variant_berth NAME [cargo build args...]. Call it before
-# the default build of the same targets, which puts the default binary back in place
-# (cargo keeps both builds, so the second is only a copy).
+# What a build of berth with cargo's arguments ARGS is made from (a hash): build_key ARGS.
+build_key() {
+  {
+    git rev-parse HEAD:crates HEAD:Cargo.toml HEAD:Cargo.lock
+    git diff HEAD -- crates Cargo.toml Cargo.lock
+    git ls-files -o --exclude-standard -- crates | sort | xargs -r cat
+    rustc -V
+    echo "$@"
+  } | sha256sum | cut -d' ' -f1
+}
+
+# Builds berth with cargo's arguments ARGS (none for the default build; a feature
+# switched otherwise) and prints the path of a copy of that binary, kept beside the
+# release directory as bench-variants/berth-NAME: variant_berth NAME [cargo args...].
+# cargo keeps one build of a binary at a time, so switching a feature back and forth
+# links berth again each time (minutes, fat LTO); the copy is reused as long as the
+# sources, Cargo.lock, the compiler and ARGS are those it was built from.
 variant_berth() {
   local name=$1; shift
-  local dir
+  local dir key
   dir="$(release_dir)/../bench-variants"
   mkdir -p "$dir"
-  cargo build --release -q -j2 -p berth --bin berth "$@" >&2
-  cp "$(release_dir)/berth" "$dir/berth-$name"
+  key=$(build_key "$@")
+  if [ ! -x "$dir/berth-$name" ] || [ "$(cat "$dir/berth-$name.key" 2>/dev/null)" != "$key" ]; then
+    echo "    building berth ($name${*:+: $*})" >&2
+    cargo build --release -q -j2 -p berth --bin berth "$@" >&2
+    cp "$(release_dir)/berth" "$dir/berth-$name.new"
+    mv "$dir/berth-$name.new" "$dir/berth-$name"
+    echo "$key" > "$dir/berth-$name.key"
+  fi
   printf '%s\n' "$dir/berth-$name"
 }
 

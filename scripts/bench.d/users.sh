@@ -37,9 +37,8 @@ ensure_cmds wrk:wrk
 ensure_cmds curl:curl
 ensure_cmd pgbench postgresql-client-15  # pgbench and psql
 echo "==> building the release binaries (berth on sqlx's pools first)"
+bin=$(variant_berth default)
 sqlxbin=$(variant_berth sqlx-pool --features users/sqlx-pool)
-cargo build --release -q -j2 -p berth --bin berth
-bin=$(release_dir)/berth
 
 work=$(mktemp -d)
 chmod 755 "$work"  # the postgres user of testenv.sh must reach $work/env
