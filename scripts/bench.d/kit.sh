@@ -17,7 +17,11 @@
 #    timeout/body-limit layers, and the kit's JSON log layer against
 #    tracing-subscriber's `json` formatter (crates/berth/examples/ab_clock.rs, one
 #    process per way, logs to /dev/null); berth with jemalloc (the default) against
-#    berth built `--no-default-features` (the C library's malloc).
+#    berth built `--no-default-features` (the C library's malloc); and, for the same
+#    ways, the instructions per request that callgrind counts (`callgrind_control`
+#    zeroes the counters after a warm-up and dumps them after a fixed wrk run: every
+#    thread, the load generator excluded), a figure that other tenants of the machine
+#    do not move.
 # Knobs: BENCH_CONNECTIONS (32), BENCH_DURATION (10s), BENCH_ROUNDS (3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,6 +33,7 @@ rounds=${BENCH_ROUNDS:-3}
 
 ensure_cmds wrk:wrk
 ensure_cmds curl:curl
+ensure_cmds valgrind:valgrind callgrind_control:valgrind
 echo "==> building release binaries (berth with the system allocator first)"
 # berth apart from the examples: built with them, it would get the features their
 # dev-dependencies turn on (tracing-subscriber's json), which the shipped binary has not.
@@ -162,6 +167,40 @@ pin_bare_med=$(median "${pin_bare[@]}"); pin_kit_med=$(median "${pin_kit[@]}")
 pin_ratio=$(ratio "$pin_kit_med" "$pin_bare_med")
 echo "    median, pinned: bare $pin_bare_med req/s, kit $pin_kit_med req/s, ratio $pin_ratio"
 
+echo "==> instructions per request (callgrind)"
+# instructions_per_request [NAME=VALUE...] CMD... (the word PORT stands for the port to
+# listen on; NAME=VALUE words before CMD are its environment):
+# runs CMD under callgrind, warms it up, counts the instructions of every thread over
+# a 3 s wrk run (one thread, 4 connections) and divides by the requests wrk got.
+instructions_per_request() {
+  local port vg_pid out n total args=() envs=()
+  port=$(free_port)
+  while [[ $1 == *=* ]]; do envs+=("$1"); shift; done
+  for a in "$@"; do args+=("${a//PORT/$port}"); done
+  out="$work/callgrind.$port"
+  env "${envs[@]}" valgrind --tool=callgrind --callgrind-out-file="$out.%p" "${args[@]}" > /dev/null 2> "$work/valgrind.$port.log" &
+  vg_pid=$!; pids+=("$vg_pid")
+  wait_http "http://127.0.0.1:$port/clock?mirror_time=12:22" || { cat "$work/valgrind.$port.log" >&2; return 1; }
+  wrk -t1 -c4 -d2s "http://127.0.0.1:$port/clock?mirror_time=12:22" > /dev/null
+  callgrind_control -z "$vg_pid" > /dev/null 2>&1
+  n=$(wrk -t1 -c4 -d3s "http://127.0.0.1:$port/clock?mirror_time=12:22" | awk '/requests in/ {print $1}')
+  callgrind_control -d "$vg_pid" > /dev/null 2>&1
+  total=$(awk '/^totals:/ {print $2}' "$out.$vg_pid.1")
+  kill "$vg_pid"; wait "$vg_pid" 2>/dev/null || true
+  python3 -c "print(round($total / $n))"
+}
+declare -A ipr
+ipr[bare]=$(instructions_per_request "$bare" 127.0.0.1:PORT)
+for way in observe-kit tower-kit observe-fmt; do
+  ipr[$way]=$(instructions_per_request "$ab" 127.0.0.1:PORT --layers "${way%-*}" --log "${way#*-}")
+done
+ipr[jemalloc]=$(instructions_per_request BERTH_LOG_FORMAT=json RUST_LOG=info "$bin" serve clock --clock-addr 127.0.0.1:PORT)
+ipr[system]=$(instructions_per_request BERTH_LOG_FORMAT=json RUST_LOG=info "$sysbin" serve clock --clock-addr 127.0.0.1:PORT)
+for k in bare observe-kit tower-kit observe-fmt jemalloc system; do echo "    $k: ${ipr[$k]} instructions per request"; done
+layers_ipr=$(ratio "${ipr[observe-kit]}" "${ipr[tower-kit]}")
+log_ipr=$(ratio "${ipr[observe-kit]}" "${ipr[observe-fmt]}")
+alloc_ipr=$(ratio "${ipr[jemalloc]}" "${ipr[system]}")
+
 echo "==> startup and idle memory"
 startup=$(python3 - "$bin" <<'PY'
 import os, socket, subprocess, sys, time, statistics
@@ -211,9 +250,10 @@ Command: \`scripts/bench kit\` (wrk $(wrk --version 2>&1 | head -1 | awk '{print
 | pinned (servers on CPU 1, \`taskset -c 0 wrk ${pin_args[*]}\`): bare / kit | $pin_bare_med / $pin_kit_med req/s = **$pin_ratio** | context |
 | exec → first 200 on \`/healthcheck\` (10 starts) | median $start_med ms, max $start_max ms | ≤ 100 ms |
 | idle resident memory (10 starts) | median $rss_med MiB, max $rss_max MiB | < 15 MiB |
-| **A/B** kit layer vs tower-http stack: \`ab_clock --layers observe\` / \`--layers tower\` (both with the kit's JSON lines) | ${ab_med[observe-kit]} / ${ab_med[tower-kit]} req/s = **$layers_ratio**; CPU per request ${ab_us_med[observe-kit]} / ${ab_us_med[tower-kit]} µs = **$layers_us_ratio** | kit's layer kept if req/s ≥ 1.03 or CPU ≤ 0.97 |
-| **A/B** JSON log lines: kit's layer vs tracing-subscriber json: \`ab_clock --log kit\` / \`--log fmt\` (both behind the kit's layer) | ${ab_med[observe-kit]} / ${ab_med[observe-fmt]} req/s = **$log_ratio**; CPU per request ${ab_us_med[observe-kit]} / ${ab_us_med[observe-fmt]} µs = **$log_us_ratio** | kit's layer kept if req/s ≥ 1.03 or CPU ≤ 0.97 |
-| **A/B** allocator: jemalloc vs system: \`berth serve clock\`, default build / \`--no-default-features\` | $kit_med / $sys_med req/s = **$alloc_ratio**; CPU per request $kit_us_med / $sys_us_med µs = **$alloc_us_ratio** | jemalloc kept if req/s ≥ 1.03 or CPU ≤ 0.97 |
+| **A/B** kit layer vs tower-http stack: \`ab_clock --layers observe\` / \`--layers tower\` (both with the kit's JSON lines) | ${ab_med[observe-kit]} / ${ab_med[tower-kit]} req/s = **$layers_ratio**; CPU per request ${ab_us_med[observe-kit]} / ${ab_us_med[tower-kit]} µs = **$layers_us_ratio**; instructions per request ${ipr[observe-kit]} / ${ipr[tower-kit]} = **$layers_ipr** | kit's layer kept if req/s ≥ 1.03 or CPU ≤ 0.97 |
+| **A/B** JSON log lines: kit's layer vs tracing-subscriber json: \`ab_clock --log kit\` / \`--log fmt\` (both behind the kit's layer) | ${ab_med[observe-kit]} / ${ab_med[observe-fmt]} req/s = **$log_ratio**; CPU per request ${ab_us_med[observe-kit]} / ${ab_us_med[observe-fmt]} µs = **$log_us_ratio**; instructions per request ${ipr[observe-kit]} / ${ipr[observe-fmt]} = **$log_ipr** | kit's layer kept if req/s ≥ 1.03 or CPU ≤ 0.97 |
+| **A/B** allocator: jemalloc vs system: \`berth serve clock\`, default build / \`--no-default-features\` | $kit_med / $sys_med req/s = **$alloc_ratio**; CPU per request $kit_us_med / $sys_us_med µs = **$alloc_us_ratio**; instructions per request ${ipr[jemalloc]} / ${ipr[system]} = **$alloc_ipr** | jemalloc kept if req/s ≥ 1.03 or CPU ≤ 0.97 |
+| instructions per request (callgrind, every thread, \`wrk -t1 -c4 -d3s\` after a warm-up): bare handler | ${ipr[bare]} | context |
 
 Rounds (bare, kit, kit without access line; req/s): $(for i in "${!bare_rps[@]}"; do printf '(%s, %s, %s) ' "${bare_rps[$i]}" "${kit_rps[$i]}" "${quiet_rps[$i]}"; done)
 A/B rounds (req/s, µs per request): kit layer $(ab_pairs observe-kit);
@@ -236,7 +276,11 @@ $(percent_vs "${ab_med[observe-kit]}" "${ab_med[observe-fmt]}") requests/s than 
 fields through the same batching writer, at $(percent_vs "${ab_us_med[observe-kit]}" "${ab_us_med[observe-fmt]}") CPU per request; jemalloc
 served $(percent_vs "$kit_med" "$sys_med") requests/s than the C library's malloc, at $(percent_vs "$kit_us_med" "$sys_us_med") CPU per request.
 Differences within about 3 % are inside this machine's round-to-round spread (see the
-rounds).
+rounds). The instruction counts do not depend on what else the machine runs (they miss
+what an instruction costs: cache misses, a lock's wait), so they are the steadier
+figure when the rounds spread; the kit's layer runs $(percent_vs "${ipr[observe-kit]}" "${ipr[tower-kit]}" more fewer) instructions per
+request than tower-http's stack, its JSON lines $(percent_vs "${ipr[observe-kit]}" "${ipr[observe-fmt]}" more fewer) than tracing-subscriber's,
+and jemalloc $(percent_vs "${ipr[jemalloc]}" "${ipr[system]}" more fewer) than the C library's malloc.
 MD
 write_section kit "$work/section.md"
 echo "==> wrote docs/benchmarks.md (section kit)"
