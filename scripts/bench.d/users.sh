@@ -35,7 +35,7 @@ seconds=${duration%s}
 
 ensure_cmds wrk:wrk
 ensure_cmds curl:curl
-ensure_cmd pgbench postgresql-client-15  # pgbench and psql
+ensure_cmds pgbench:postgresql-client-15  # pgbench and psql
 echo "==> building the release binaries (berth on sqlx's pools first)"
 bin=$(variant_berth default)
 sqlxbin=$(variant_berth sqlx-pool --features users/sqlx-pool)
