@@ -27,6 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/bench.d/lib.sh
 
+load_start=$(loadavg)
 conns=${BENCH_CONNECTIONS:-32}
 duration=${BENCH_DURATION:-10s}
 rounds=${BENCH_ROUNDS:-3}
@@ -237,7 +238,7 @@ echo "    ready after exec: median $start_med ms, max $start_max ms; idle RSS me
 cat > "$work/section.md" <<MD
 ## Kit overhead, startup and memory (clock)
 
-Measured $(date -u +%Y-%m-%d) on: $(machine).
+Measured $(date -u +%Y-%m-%d) on: $(machine); load average $load_start at the start, $(loadavg) at the end.
 Command: \`scripts/bench kit\` (wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}'), \`${wrk_args[*]}\`, $rounds alternated rounds, medians).
 
 | measure | figure | target |
@@ -275,8 +276,11 @@ at the timeout) and took $(percent_vs "${ab_us_med[observe-kit]}" "${ab_us_med[t
 $(percent_vs "${ab_med[observe-kit]}" "${ab_med[observe-fmt]}") requests/s than tracing-subscriber's \`json\` formatter writing the same
 fields through the same batching writer, at $(percent_vs "${ab_us_med[observe-kit]}" "${ab_us_med[observe-fmt]}") CPU per request; jemalloc
 served $(percent_vs "$kit_med" "$sys_med") requests/s than the C library's malloc, at $(percent_vs "$kit_us_med" "$sys_us_med") CPU per request.
-Differences within about 3 % are inside this machine's round-to-round spread (see the
-rounds). The instruction counts do not depend on what else the machine runs (they miss
+Round by round, the kit's layer took less CPU per request than tower-http's in
+$(rounds_below "${ab_us[observe-kit]}" "${ab_us[tower-kit]}") rounds, the kit's JSON lines less than tracing-subscriber's in $(rounds_below "${ab_us[observe-kit]}" "${ab_us[observe-fmt]}"), jemalloc less than
+malloc in $(rounds_below "${kit_us[*]}" "${sys_us[*]}"). One process's requests/s moved by up to $(largest "$(spread "${bare_rps[@]}")" "$(spread "${kit_rps[@]}")" "$(spread "${sys_rps[@]}")" "$(spread "${ab_rps[observe-kit]}")" "$(spread "${ab_rps[tower-kit]}")" "$(spread "${ab_rps[observe-fmt]}")")% from one
+round to the next in this run, its CPU per request by up to $(largest "$(spread "${bare_us[@]}")" "$(spread "${kit_us[@]}")" "$(spread "${sys_us[@]}")" "$(spread "${ab_us[observe-kit]}")" "$(spread "${ab_us[tower-kit]}")" "$(spread "${ab_us[observe-fmt]}")")%: a difference
+of requests/s smaller than that says nothing. The instruction counts do not depend on what else the machine runs (they miss
 what an instruction costs: cache misses, a lock's wait), so they are the steadier
 figure when the rounds spread; the kit's layer runs $(percent_vs "${ipr[observe-kit]}" "${ipr[tower-kit]}" more fewer) instructions per
 request than tower-http's stack, its JSON lines $(percent_vs "${ipr[observe-kit]}" "${ipr[observe-fmt]}" more fewer) than tracing-subscriber's,

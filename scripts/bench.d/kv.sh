@@ -25,6 +25,7 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/bench.d/lib.sh
 source scripts/bench.d/lib.sh
 
+load_start=$(loadavg)
 conns=${BENCH_CONNECTIONS:-32}
 duration=${BENCH_DURATION:-10s}
 rounds=${BENCH_ROUNDS:-3}
@@ -209,7 +210,7 @@ echo "    median: POST /set coalescing off $off_set_med req/s (on/off $coalesce_
 cat > "$work/section.md" <<MD
 ## kv on Redis: reads against redis-benchmark, the cost of \`appendfsync always\`
 
-Measured $(date -u +%Y-%m-%d) on: $(machine).
+Measured $(date -u +%Y-%m-%d) on: $(machine); load average $load_start at the start, $(loadavg) at the end.
 Command: \`scripts/bench kv\` (Redis $(redis-server --version | sed -n 's/.* v=\([0-9.]*\).*/\1/p') from \`scripts/testenv.sh\`: the shipped
 \`deploy/redis/redis.conf\`, ACL user \`kv\`, AOF; $nkeys keys of 100 bytes, random ids;
 wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}') \`${wrk_args[*]}\`, \`redis-benchmark ${rb_args[*]}\` as the user \`kv\`;
@@ -253,8 +254,10 @@ each measured in turn within the same rounds. In this run, coalescing the writes
 Redis served $(percent_vs "$berth_get_med" "$off_get_med") \`GET /get/{id}\` and $(percent_vs "$always_med" "$off_set_med") \`POST /set\` requests/s than
 sending each command on its own; a lone client's p50 was $one_get_p50 ms with it and $one_off_p50 ms without.
 jemalloc served $(percent_vs "$berth_get_med" "$sys_get_med") \`GET /get/{id}\` and $(percent_vs "$always_med" "$sys_set_med") \`POST /set\` requests/s than the
-C library's malloc. Differences within about 3 % are inside this machine's
-round-to-round spread (see the rounds).
+C library's malloc. Round by round, coalescing on beat off in $(rounds_below "${off_get[*]}" "${berth_get[*]}") rounds of \`GET\` and
+$(rounds_below "${set_off[*]}" "${set_always[*]}") of \`POST /set\`; jemalloc beat malloc in $(rounds_below "${sys_get[*]}" "${berth_get[*]}") and $(rounds_below "${set_sys[*]}" "${set_always[*]}"). One berth's
+requests/s moved by up to $(largest "$(spread "${berth_get[@]}")" "$(spread "${off_get[@]}")" "$(spread "${sys_get[@]}")" "$(spread "${set_always[@]}")" "$(spread "${set_off[@]}")" "$(spread "${set_sys[@]}")")% from one round to the next in this run: a
+difference smaller than that says little.
 MD
 write_section kv "$work/section.md"
 echo "==> wrote docs/benchmarks.md (section kv)"

@@ -164,3 +164,23 @@ redis_bench_rps() {
   local url=$1; shift
   redis-benchmark -u "$url" --csv "$@" 2>/dev/null | awk -F'"' 'NR == 2 {print $4}'
 }
+
+# How far apart the rounds of one measure are: (largest / smallest - 1) in %, no
+# decimals: spread VALUE...
+spread() {
+  python3 -c "import sys; v = [float(x) for x in ' '.join(sys.argv[1:]).split()]; print(f'{(max(v) / min(v) - 1) * 100:.0f}')" "$@"
+}
+
+# The largest of the numbers given as arguments.
+largest() { printf '%s\n' "$@" | sort -g | tail -1; }
+
+# The load average over the last 1, 5 and 15 minutes.
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# In how many rounds A was below B: rounds_below "A1 A2..." "B1 B2..." prints "N of M".
+rounds_below() {
+  python3 -c "
+import sys
+a, b = (list(map(float, s.split())) for s in sys.argv[1:])
+print(f'{sum(x < y for x, y in zip(a, b))} of {len(a)}')" "$1" "$2"
+}
