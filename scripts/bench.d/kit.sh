@@ -278,8 +278,8 @@ fields through the same batching writer, at $(percent_vs "${ab_us_med[observe-ki
 served $(percent_vs "$kit_med" "$sys_med") requests/s than the C library's malloc, at $(percent_vs "$kit_us_med" "$sys_us_med") CPU per request.
 Round by round, the kit's layer took less CPU per request than tower-http's in
 $(rounds_below "${ab_us[observe-kit]}" "${ab_us[tower-kit]}") rounds, the kit's JSON lines less than tracing-subscriber's in $(rounds_below "${ab_us[observe-kit]}" "${ab_us[observe-fmt]}"), jemalloc less than
-malloc in $(rounds_below "${kit_us[*]}" "${sys_us[*]}"). One process's requests/s moved by up to $(largest "$(spread "${bare_rps[@]}")" "$(spread "${kit_rps[@]}")" "$(spread "${sys_rps[@]}")" "$(spread "${ab_rps[observe-kit]}")" "$(spread "${ab_rps[tower-kit]}")" "$(spread "${ab_rps[observe-fmt]}")")% from one
-round to the next in this run, its CPU per request by up to $(largest "$(spread "${bare_us[@]}")" "$(spread "${kit_us[@]}")" "$(spread "${sys_us[@]}")" "$(spread "${ab_us[observe-kit]}")" "$(spread "${ab_us[tower-kit]}")" "$(spread "${ab_us[observe-fmt]}")")%: a difference
+malloc in $(rounds_below "${kit_us[*]}" "${sys_us[*]}"). One process's requests/s moved by up to $(largest "$(spread "${kit_rps[@]}")" "$(spread "${sys_rps[@]}")" "$(spread "${ab_rps[observe-kit]}")" "$(spread "${ab_rps[tower-kit]}")" "$(spread "${ab_rps[observe-fmt]}")")% from one
+round to the next in this run, its CPU per request by up to $(largest "$(spread "${kit_us[@]}")" "$(spread "${sys_us[@]}")" "$(spread "${ab_us[observe-kit]}")" "$(spread "${ab_us[tower-kit]}")" "$(spread "${ab_us[observe-fmt]}")")%: a difference
 of requests/s smaller than that says nothing. The instruction counts do not depend on what else the machine runs (they miss
 what an instruction costs: cache misses, a lock's wait), so they are the steadier
 figure when the rounds spread; the kit's layer runs $(percent_vs "${ipr[observe-kit]}" "${ipr[tower-kit]}" more fewer) instructions per
