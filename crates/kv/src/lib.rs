@@ -96,7 +96,7 @@ pub struct Config {
     /// Let the Redis commands of requests that are ready together leave in one write
     /// (on by default; off sends each command on its own, as redis-rs does; a cluster's
     /// writes are never coalesced). Why it is on: docs/benchmarks.md, section kv, the
-    /// rows "write coalescing".
+    /// rows "A/B write coalescing".
     #[arg(
         id = "kv-redis-coalesce",
         long = "kv-redis-coalesce",

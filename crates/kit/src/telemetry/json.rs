@@ -10,6 +10,10 @@
 //! per-thread buffer and handed to the writer as it is. (As a formatter plugged into
 //! `fmt::Layer`, the same line was copied twice more on its way out: into the layer's
 //! own buffer, and each span's fields out of a scratch buffer.)
+//!
+//! Measured against tracing-subscriber's `json` formatter writing the same fields
+//! through the same [`BatchWriter`](super::writer::BatchWriter):
+//! `docs/benchmarks.md`, section kit, row "A/B JSON log lines".
 
 use std::{
     fmt::{self, Write as _},

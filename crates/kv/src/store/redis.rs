@@ -3,7 +3,7 @@
 //! One multiplexed connection serves every request. Its socket is wrapped so that the
 //! commands of requests that are ready together leave in one write (the private
 //! `coalesce` module says why and how; `--kv-redis-coalesce=false` leaves the socket
-//! bare, for comparison: docs/benchmarks.md, section kv, the rows "write coalescing").
+//! bare, for comparison: docs/benchmarks.md, section kv, the rows "A/B write coalescing").
 //! When the connection ends (Redis restarted,
 //! killed, unreachable), it is forgotten at once and the next command opens a new one,
 //! so kv recovers by itself, and a request that comes after Redis is back is answered

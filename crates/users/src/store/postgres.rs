@@ -31,7 +31,7 @@
 //! The same store on sqlx's pools (`PgPool`, reads without the test before each use,
 //! as rates has them) is the feature `sqlx-pool` of this crate (module `sqlx_pool`),
 //! built only to measure one against the other: docs/benchmarks.md, section users, the
-//! rows "sessions".
+//! rows "A/B sessions".
 
 use std::{str::FromStr as _, time::Duration};
 
