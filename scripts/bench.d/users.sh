@@ -27,6 +27,7 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/bench.d/lib.sh
 source scripts/bench.d/lib.sh
 
+load_start=$(loadavg)
 conns=${BENCH_CONNECTIONS:-32}
 duration=${BENCH_DURATION:-10s}
 rounds=${BENCH_ROUNDS:-3}
@@ -233,7 +234,7 @@ echo "    median, paced: GET /user $paced_med req/s, p50 $paced_p50_med ms, p99 
 cat > "$work/section.md" <<MD
 ## users on PostgreSQL: transfers and listing
 
-Measured $(date -u +%Y-%m-%d) on: $(machine).
+Measured $(date -u +%Y-%m-%d) on: $(machine); load average $load_start at the start, $(loadavg) at the end.
 Command: \`scripts/bench users\` (PostgreSQL $(psql -qAt "$pg_url" -c 'SHOW server_version') from
 \`scripts/testenv.sh\`, default durability: \`fsync\`, \`synchronous_commit\` on; $nusers users;
 wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}') \`${wrk_args[*]}\` and
@@ -266,8 +267,10 @@ A/B "sessions": both builds have the same pool sizes (16 for writes, 4 for reads
 run on the same database within the same rounds. In this run the deadpool sessions
 served $(percent_vs "$berth_med" "$sqlx_med") \`POST /transfers\` and $(percent_vs "$list_med" "$sqlx_list_med") \`GET /user\` requests/s than sqlx's
 \`PgPool\` (which sends a ping as each connection goes back, and before each write as
-the sessions do). Differences within about 3 % are inside this machine's
-round-to-round spread (see the rounds).
+the sessions do). Round by round, the sessions beat sqlx's pools in $(rounds_below "${sqlx_tps[*]}" "${berth_tps[*]}") rounds of
+\`POST /transfers\` and $(rounds_below "${sqlx_rps[*]}" "${list_rps[*]}") of \`GET /user\`. One berth's requests/s moved by up to
+$(largest "$(spread "${berth_tps[@]}")" "$(spread "${sqlx_tps[@]}")" "$(spread "${list_rps[@]}")" "$(spread "${sqlx_rps[@]}")")% from one round to the next in this run: a difference smaller than that
+says little.
 MD
 write_section users "$work/section.md"
 echo "==> wrote docs/benchmarks.md (section users)"
