@@ -159,8 +159,7 @@ mod tests {
             assert!(is_unavailable(&error), "sslmode={mode}: {error:?}");
         }
         assert!(!is_unavailable(&sqlx::Error::Protocol(
-            "unexpected response from SSLRequest: 0x41 (sqlx_postgres::connection::tls:95)"
-                .into()
+            "unexpected response from SSLRequest: 0x41 (sqlx_postgres::connection::tls:95)".into()
         )));
     }
 
