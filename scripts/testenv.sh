@@ -680,11 +680,11 @@ cmd_kill_redis() {
 
 cmd_start_redis() {
     (($# == 1)) || usage
-    local rdir=$1/redis port hc
+    local rdir=$1/redis udir=$1/redis-users port hc
     port=$(cat "$rdir/port")
-    hc=$(sed -n 's/^healthcheck=//p' "$rdir/passwords")
+    hc=$(sed -n 's/^healthcheck=//p' "$udir/passwords")
     rm -f "$rdir/redis.pid"
-    "$(command -v redis-server)" "$REDIS_CONF_DIR/redis.conf" --aclfile "$rdir/users.acl" \
+    "$(command -v redis-server)" "$REDIS_CONF_DIR/redis.conf" --aclfile "$udir/users.acl" \
         --dir "$rdir/data" --port "$port" --bind 127.0.0.1 --daemonize yes \
         --pidfile "$rdir/redis.pid" --logfile "$rdir/redis.log" </dev/null >/dev/null 2>&1 ||
         fail_with_log "redis-server failed to start again" "$rdir/redis.log"

@@ -27,6 +27,11 @@ pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// connection failed (timed out, closed, I/O, TLS), PostgreSQL is shutting down,
 /// starting up, out of connections or out of resources (SQLSTATE classes `08`, `53`,
 /// `57P`), or SQLite's file stayed locked, could not be opened or is full.
+///
+/// A connection closed before PostgreSQL answered the TLS request (a server still
+/// starting or a proxy that cuts the connection, met with `sslmode=prefer`, the
+/// default) is one too, though sqlx reports it as a protocol error: it reads the end
+/// of the stream as the answer byte 0.
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut
@@ -34,6 +39,7 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Protocol(message) => message.starts_with(CLOSED_AT_SSL_REQUEST),
         sqlx::Error::Database(db) => {
             let code = db.code();
             let code = code.as_deref().unwrap_or_default();
@@ -46,6 +52,10 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// How sqlx's message starts when the connection closes instead of answering its
+/// `SSLRequest` (the source location follows).
+const CLOSED_AT_SSL_REQUEST: &str = "unexpected response from SSLRequest: 0x00 ";
 
 /// A PostgreSQL SQLSTATE that means "not now": 08 connection exception; 53
 /// insufficient resources (disk full, out of memory, too many connections); 57P01-57P03
@@ -123,6 +133,34 @@ mod tests {
         }
         assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
         assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+    }
+
+    /// A server that reads the client's first message, then closes the connection (as
+    /// a proxy in front of a PostgreSQL that is not up does): whatever the `sslmode`,
+    /// the error says "unavailable", and a real protocol error does not.
+    #[tokio::test]
+    async fn a_connection_closed_at_once_is_unavailable() {
+        use sqlx::{ConnectOptions as _, postgres::PgConnectOptions};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut first = [0; 8];
+                let _ = tokio::io::AsyncReadExt::read_exact(&mut socket, &mut first).await;
+            }
+        });
+        for mode in ["disable", "prefer", "require"] {
+            let options: PgConnectOptions =
+                format!("postgres://u:p@127.0.0.1:{port}/db?sslmode={mode}")
+                    .parse()
+                    .unwrap();
+            let error = options.connect().await.unwrap_err();
+            assert!(is_unavailable(&error), "sslmode={mode}: {error:?}");
+        }
+        assert!(!is_unavailable(&sqlx::Error::Protocol(
+            "unexpected response from SSLRequest: 0x41 (sqlx_postgres::connection::tls:95)".into()
+        )));
     }
 
     #[tokio::test]

@@ -116,7 +116,8 @@ const LOAD_ATTEMPTS: u32 = 5;
 
 /// Opens the dump and the store and loads, trying again (up to [`LOAD_ATTEMPTS`] times,
 /// with a doubling pause) when the failure is one of reaching the database: a name that
-/// does not resolve yet, a refused or dropped connection, a pool timeout. A one-shot
+/// does not resolve yet, a refused or dropped connection, a pool timeout, a server
+/// still starting or shutting down. A one-shot
 /// loader in a stack that is still starting (compose, a Kubernetes job) meets exactly
 /// these. A failed attempt rolled its transaction back, so trying again is safe; a bad
 /// dump or a refused row fails at once.
@@ -168,16 +169,17 @@ async fn load_with_retries(
     unreachable!("the loop returns on its last attempt")
 }
 
-/// Whether an error is a failure to reach the database or the dump's server (worth
-/// another attempt), as opposed to a bad file, a refused row or a refused statement.
+/// Whether an error is a failure to reach the database (what every service answers 503
+/// for: [`kit::db::is_unavailable`]) or the dump's server, worth another attempt, as
+/// opposed to a bad file, a refused row or a refused statement.
 fn worth_another_attempt(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<sqlx::Error>(),
-            Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_))
-        ) || cause
-            .downcast_ref::<SourceError>()
-            .is_some_and(SourceError::is_transient)
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(kit::db::is_unavailable)
+            || cause
+                .downcast_ref::<SourceError>()
+                .is_some_and(SourceError::is_transient)
     })
 }
 

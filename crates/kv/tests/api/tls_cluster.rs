@@ -139,32 +139,22 @@ async fn in_cluster_mode_keys_land_on_every_master_with_201_then_200() {
 
 #[tokio::test]
 async fn the_cluster_setting_must_match_the_server() {
-    let err = RedisStore::connect_with(
-        &testkit::redis_env::cluster_kv_url(),
-        None,
-        "kv:",
-        TIMEOUT,
-        Mode::Single,
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(err, SetupError::Mode(m) if m.contains("--kv-redis-cluster")),
-        "{err:?}"
-    );
-    let err = RedisStore::connect_with(
-        &testkit::redis_env::kv_url(),
-        None,
-        "kv:",
-        TIMEOUT,
-        Mode::Cluster,
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(err, SetupError::Mode(m) if m.contains("not a cluster")),
-        "{err:?}"
-    );
+    for (url, mode, says) in [
+        (
+            testkit::redis_env::cluster_kv_url(),
+            Mode::Single,
+            "--kv-redis-cluster",
+        ),
+        (testkit::redis_env::kv_url(), Mode::Cluster, "not a cluster"),
+    ] {
+        let err = RedisStore::connect_with(&url, None, "kv:", TIMEOUT, mode)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, SetupError::Mode(m) if m.contains(says)),
+            "{url} {mode:?}: {err:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -119,43 +119,22 @@ async fn in_cluster_mode_the_keys_share_one_slot_under_the_prefix() {
 
 #[tokio::test]
 async fn the_cluster_setting_must_match_the_server() {
-    let err = RedisQueue::connect(
-        &testkit::redis_env::cluster_multivac_url(),
-        "multivac:",
-        false,
-        IDLE,
-        TIMEOUT,
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(&err, BackendError::Setup(m) if m.contains("--multivac-redis-cluster")),
-        "{err:?}"
-    );
-    let err = RedisQueue::connect(
-        &testkit::redis_env::multivac_url(),
-        "multivac:",
-        true,
-        IDLE,
-        TIMEOUT,
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(&err, BackendError::Setup(m) if m.contains("not a cluster")),
-        "{err:?}"
-    );
-    // A prefix whose keys would hash to different slots is refused.
-    let err = RedisQueue::connect(
-        &testkit::redis_env::cluster_multivac_url(),
-        "multivac:{}",
-        true,
-        IDLE,
-        TIMEOUT,
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(&err, BackendError::Setup(_)), "{err:?}");
+    let cluster = testkit::redis_env::cluster_multivac_url();
+    let single = testkit::redis_env::multivac_url();
+    for (url, prefix, cluster_mode, says) in [
+        (&cluster, "multivac:", false, "--multivac-redis-cluster"),
+        (&single, "multivac:", true, "not a cluster"),
+        // A prefix whose keys would hash to different slots is refused.
+        (&cluster, "multivac:{}", true, ""),
+    ] {
+        let err = RedisQueue::connect(url, prefix, cluster_mode, IDLE, TIMEOUT)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, BackendError::Setup(m) if m.contains(says)),
+            "{url} {prefix} cluster={cluster_mode}: {err:?}"
+        );
+    }
 }
 
 #[derive(Parser)]
