@@ -22,14 +22,12 @@ use std::{any::Any, time::Duration};
 
 use axum::{
     Router,
-    body::Body,
     extract::{DefaultBodyLimit, MatchedPath, Request},
-    http::{Response, StatusCode},
+    http::StatusCode,
     middleware::Next,
-    response::IntoResponse,
 };
 use kit::{
-    Problem, Server, Shutdown,
+    Server, Shutdown,
     config::{LogArgs, LogFormat},
     http::REQUEST_ID,
     telemetry::writer::BatchWriter,
@@ -122,7 +120,7 @@ fn tower_layers(router: Router) -> Router {
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             // `from_fn` turns the tower-http layers' bodies below it into axum's.
             .layer(axum::middleware::from_fn(metrics_and_problems))
-            .layer(CatchPanicLayer::custom(panic_problem))
+            .layer(CatchPanicLayer::custom(kit::http::panic_response))
             // Above the timeout: `Timeout` wants a body with a `Default` (its 503's),
             // which the limit's response body has not.
             .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
@@ -173,18 +171,4 @@ async fn metrics_and_problems(req: Request, next: Next) -> axum::response::Respo
         start.elapsed(),
     );
     response
-}
-
-/// A handler's panic as the kit answers it.
-#[allow(clippy::needless_pass_by_value)] // tower-http hands the payload over
-fn panic_problem(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
-    let message = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("(non-string panic payload)");
-    tracing::error!(panic = message, "handler panicked");
-    Problem::new(StatusCode::INTERNAL_SERVER_ERROR)
-        .with_detail("the server failed to answer this request; it has been logged")
-        .into_response()
 }

@@ -340,6 +340,47 @@ macro_rules! listen_args {
     };
 }
 
+/// Declares a clap [`Args`] struct for a setting that is on or off: `--<long>` alone
+/// or `--<long>=true|false`, `<ENV>=true|false`, `default` when neither is given. Its
+/// field `on` is the value; `Default` gives `default`.
+///
+/// ```
+/// kit::switch_args!(
+///     /// Whether Redis is a Redis Cluster.
+///     KvRedisCluster, "kv-redis-cluster", "BERTH_KV_REDIS_CLUSTER", false,
+///     "Whether Redis is a Redis Cluster"
+/// );
+/// assert!(!KvRedisCluster::default().on);
+/// ```
+#[macro_export]
+macro_rules! switch_args {
+    ($(#[$doc:meta])* $name:ident, $long:literal, $env:literal, $default:literal, $help:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, ::clap::Args)]
+        #[group(skip)]
+        pub struct $name {
+            /// Whether it is on.
+            #[arg(
+                id = $long,
+                long = $long,
+                env = $env,
+                help = $help,
+                default_value_t = $default,
+                num_args = 0..=1,
+                default_missing_value = "true",
+                action = ::clap::ArgAction::Set
+            )]
+            pub on: bool,
+        }
+
+        impl ::std::default::Default for $name {
+            fn default() -> Self {
+                Self { on: $default }
+            }
+        }
+    };
+}
+
 /// Declares a clap [`Args`] struct for a secret given as a value (`--<long>`, `<ENV>`,
 /// never printed) or read from a file (`--<long>-file`, `<ENV>_FILE`), with
 /// `resolve()` ([`resolve_secret`]).

@@ -2,7 +2,7 @@
 //!
 //! Layers, outermost first:
 //!
-//! 1. [`Observe`], the kit's per-request work in one layer:
+//! 1. `Observe`, the kit's per-request work in one layer:
 //!    - `x-request-id`: kept when the client sent one, else a new UUID; echoed on the
 //!      response and carried by the request's span (a generated id is not written
 //!      into the request's headers: no handler reads it there);
@@ -597,8 +597,11 @@ async fn method_not_allowed(req: Request) -> Problem {
     ))
 }
 
+/// The answer to a handler's panic: logged with its message, a 500 problem+json that
+/// says nothing of it. The kit's layer uses it; it is public for a stack built
+/// otherwise (the tower-http one of `crates/berth/examples/ab_clock.rs`).
 #[allow(clippy::needless_pass_by_value)] // a panic payload is owned
-fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let message = panic
         .downcast_ref::<String>()
         .map(String::as_str)
@@ -655,7 +658,7 @@ async fn problemize(response: Response) -> Response {
 }
 
 /// The kit's problem mapping alone: an error response whose body is not JSON becomes
-/// problem+json (see [`problemize`]); any other passes as it is. The kit's layer does
+/// problem+json (the private `problemize`); any other passes as it is. The kit's layer does
 /// this for every response; it is public for a stack built otherwise (the tower-http
 /// one of `crates/berth/examples/ab_clock.rs`, which `scripts/bench kit` measures).
 pub async fn problem_json(response: Response) -> Response {

@@ -18,7 +18,7 @@
 //! timeout, not per request: a request costs a few atomic stores and two reads of the
 //! clock (when its head starts and when its connection goes idle). The timer, the
 //! shutdown signal and the drain deadline are looked at only when one of them wakes the
-//! connection's task, not on every wake-up (see [`Events`]).
+//! connection's task, not on every wake-up (see `Events`).
 //!
 //! At most `--max-connections` connections are open per listener; a connection past
 //! the cap is accepted and closed at once (and counted), so the process never runs out

@@ -60,6 +60,23 @@ kit::secret_args!(
      with neither, kv stores in SQLite in the data directory"
 );
 
+kit::switch_args!(
+    /// `--kv-redis-cluster`: whether Redis is a Redis Cluster (MemoryDB, ElastiCache in
+    /// cluster mode). The URL names one node, and each command goes to the master of
+    /// its key's slot.
+    RedisCluster, "kv-redis-cluster", "BERTH_KV_REDIS_CLUSTER", false,
+    "Whether Redis is a Redis Cluster (MemoryDB, ElastiCache in cluster mode)"
+);
+
+kit::switch_args!(
+    /// `--kv-redis-coalesce`: let the Redis commands of requests that are ready together
+    /// leave in one write (on by default; off sends each command on its own, as
+    /// redis-rs does; a cluster's writes are never coalesced). Why it is on:
+    /// docs/benchmarks.md, section kv, the rows "A/B write coalescing".
+    RedisCoalesce, "kv-redis-coalesce", "BERTH_KV_REDIS_COALESCE", true,
+    "Let the Redis commands of concurrent requests share writes (off: each on its own)"
+);
+
 /// The kv service's settings.
 #[derive(Debug, Clone, clap::Args)]
 #[group(id = "kv-config")]
@@ -81,30 +98,12 @@ pub struct Config {
     /// gets 503.
     #[arg(id = "kv-redis-timeout", long = "kv-redis-timeout", env = "BERTH_KV_REDIS_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub redis_timeout: Duration,
-    /// Whether Redis is a Redis Cluster (MemoryDB, ElastiCache in cluster mode): the URL
-    /// names one node, and each command goes to the master of its key's slot.
-    #[arg(
-        id = "kv-redis-cluster",
-        long = "kv-redis-cluster",
-        env = "BERTH_KV_REDIS_CLUSTER",
-        default_value_t = false,
-        num_args = 0..=1,
-        default_missing_value = "true",
-        action = clap::ArgAction::Set
-    )]
-    pub redis_cluster: bool,
-    /// Let the Redis commands of requests that are ready together leave in one write
-    /// (on by default; off sends each command on its own, as redis-rs does; a cluster's
-    /// writes are never coalesced). Why it is on: docs/benchmarks.md, section kv, the
-    /// rows "A/B write coalescing".
-    #[arg(
-        id = "kv-redis-coalesce",
-        long = "kv-redis-coalesce",
-        env = "BERTH_KV_REDIS_COALESCE",
-        default_value_t = true,
-        action = clap::ArgAction::Set
-    )]
-    pub redis_coalesce: bool,
+    /// Whether Redis is a Redis Cluster.
+    #[command(flatten)]
+    pub redis_cluster: RedisCluster,
+    /// Whether the Redis commands of concurrent requests share writes.
+    #[command(flatten)]
+    pub redis_coalesce: RedisCoalesce,
     /// Prefix of kv's keys in Redis (the shipped ACL allows the `kv` user `kv:*`).
     #[arg(
         id = "kv-prefix",
@@ -127,8 +126,8 @@ impl Config {
             redis: RedisUrl::default(),
             redis_password_file: None,
             redis_timeout: Duration::from_secs(1),
-            redis_cluster: false,
-            redis_coalesce: true,
+            redis_cluster: RedisCluster::default(),
+            redis_coalesce: RedisCoalesce::default(),
             prefix: "kv:".to_owned(),
             max_data: 1024 * 1024,
         }
@@ -185,9 +184,9 @@ mod tests {
     #[test]
     fn redis_writes_are_coalesced_unless_switched_off() {
         let default = Cli::try_parse_from(["kv"]).unwrap();
-        assert!(default.kv.redis_coalesce);
+        assert!(default.kv.redis_coalesce.on);
         let off = Cli::try_parse_from(["kv", "--kv-redis-coalesce=false"]).unwrap();
-        assert!(!off.kv.redis_coalesce);
+        assert!(!off.kv.redis_coalesce.on);
         assert!(Cli::try_parse_from(["kv", "--kv-redis-coalesce=maybe"]).is_err());
     }
 }

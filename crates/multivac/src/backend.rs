@@ -57,7 +57,7 @@ impl Backends {
                 RedisQueue::connect(
                     url.expose(),
                     &args.redis_prefix,
-                    args.redis_cluster,
+                    args.redis_cluster.on,
                     tuning.claim_idle,
                     args.redis_timeout,
                 )

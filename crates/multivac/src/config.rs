@@ -39,6 +39,14 @@ kit::secret_args!(
      REDIS_URL; else the embedded SQLite queue"
 );
 
+kit::switch_args!(
+    /// `--multivac-redis-cluster`: whether the queue's Redis is a Redis Cluster
+    /// (MemoryDB, ElastiCache in cluster mode). The URL names one node, and the keys
+    /// carry a hash tag so that they share a slot.
+    RedisCluster, "multivac-redis-cluster", "BERTH_MULTIVAC_REDIS_CLUSTER", false,
+    "Whether the queue's Redis is a Redis Cluster (MemoryDB, ElastiCache in cluster mode)"
+);
+
 kit::secret_args!(
     /// The store's database URL (`--multivac-database-url[-file]`).
     DatabaseUrl,
@@ -109,19 +117,9 @@ pub struct BackendArgs {
         default_value = "multivac:"
     )]
     pub redis_prefix: String,
-    /// Whether the queue's Redis is a Redis Cluster (MemoryDB, ElastiCache in cluster
-    /// mode): the URL names one node, and the keys carry a hash tag so that they share
-    /// a slot.
-    #[arg(
-        id = "multivac-redis-cluster",
-        long = "multivac-redis-cluster",
-        env = "BERTH_MULTIVAC_REDIS_CLUSTER",
-        default_value_t = false,
-        num_args = 0..=1,
-        default_missing_value = "true",
-        action = clap::ArgAction::Set
-    )]
-    pub redis_cluster: bool,
+    /// Whether the queue's Redis is a Redis Cluster.
+    #[command(flatten)]
+    pub redis_cluster: RedisCluster,
     /// Longest a single Redis command may take before the request fails (503).
     #[arg(
         id = "multivac-redis-timeout",
@@ -197,7 +195,7 @@ impl Default for BackendArgs {
         Self {
             redis: RedisUrl::default(),
             redis_prefix: "multivac:".into(),
-            redis_cluster: false,
+            redis_cluster: RedisCluster::default(),
             redis_timeout: Duration::from_secs(2),
             database: DatabaseUrl::default(),
         }

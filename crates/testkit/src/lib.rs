@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //!
-//! - [`env`]: read a `BERTH_TEST_*` variable or fail saying how to get it.
+//! - [`env()`]: read a `BERTH_TEST_*` variable or fail saying how to get it.
 //! - [`pg`]: [`pg::fresh_database`], a new empty PostgreSQL database per test.
 //! - [`redis_env`]: the shared Redis' URLs per user, and a unique key namespace per test.
 //! - [`redis_server`]: [`redis_server::RedisServer`], a Redis of a test's own, started
@@ -710,7 +710,7 @@ pub mod redis_server {
 }
 
 /// The test environment's throwaway certificates (`scripts/testenv.sh` makes them and
-/// exports `SSL_CERT_FILE`, a bundle of the system's CAs and [`trusted`]'s CA).
+/// exports `SSL_CERT_FILE`, a bundle of the system's CAs and [`tls::trusted`]'s CA).
 pub mod tls {
     use std::path::PathBuf;
 

@@ -28,25 +28,24 @@ pub async fn open(config: &Config, common: &Common) -> anyhow::Result<Arc<dyn St
             None,
             config.redis_password_file.as_ref(),
         )?;
-        let mode = if config.redis_cluster {
-            redis::Mode::Cluster
-        } else {
-            redis::Mode::Single
+        let mode = match (config.redis_cluster.on, config.redis_coalesce.on) {
+            (true, _) => redis::Mode::Cluster,
+            (false, true) => redis::Mode::Single,
+            (false, false) => redis::Mode::SingleUncoalesced,
         };
-        let store = redis::RedisStore::connect_coalescing(
+        let store = redis::RedisStore::connect_with(
             url.expose(),
             password.as_ref().map(Secret::expose),
             config.prefix.clone(),
             config.redis_timeout,
             mode,
-            config.redis_coalesce,
         )
         .await
         .context("kv: connecting to Redis")?;
         tracing::info!(
             prefix = %config.prefix,
-            cluster = config.redis_cluster,
-            coalesce = config.redis_coalesce,
+            cluster = config.redis_cluster.on,
+            coalesce = config.redis_coalesce.on,
             "kv stores in Redis"
         );
         Ok(Arc::new(store))

@@ -76,10 +76,13 @@ const CLUSTER_CONNECT: u32 = 3;
 /// How kv talks to Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
-    /// One server (or a primary behind one endpoint): kv's own connection, writes
-    /// coalesced.
+    /// One server (or a primary behind one endpoint): kv's own connection, the
+    /// commands of requests that are ready together written at once.
     #[default]
     Single,
+    /// [`Mode::Single`] with each command written on its own, as redis-rs does
+    /// (`--kv-redis-coalesce=false`, for comparison: docs/benchmarks.md, section kv).
+    SingleUncoalesced,
     /// A Redis Cluster: the URL names one node; commands go to their key's master.
     Cluster,
 }
@@ -187,20 +190,6 @@ impl RedisStore {
         timeout: Duration,
         mode: Mode,
     ) -> Result<Self, SetupError> {
-        Self::connect_coalescing(url, password, prefix, timeout, mode, true).await
-    }
-
-    /// [`RedisStore::connect_with`], the commands of concurrent requests sharing writes
-    /// (`coalesce`, what `connect_with` does) or each written on its own (in cluster
-    /// mode writes are never coalesced).
-    pub async fn connect_coalescing(
-        url: &str,
-        password: Option<&str>,
-        prefix: impl Into<String>,
-        timeout: Duration,
-        mode: Mode,
-        coalesce: bool,
-    ) -> Result<Self, SetupError> {
         let mut info = url.into_connection_info().map_err(SetupError::Url)?;
         if mode == Mode::Cluster && matches!(info.addr(), ConnectionAddr::Unix(_)) {
             return Err(SetupError::Mode(
@@ -216,7 +205,7 @@ impl RedisStore {
         // The checks run on kv's own connection to the URL's server, in cluster mode
         // too (a node), where the cluster client would only say that no node answers.
         let mut store = Self {
-            link: Link::Single(Single::new(&info, coalesce)?),
+            link: Link::Single(Single::new(&info, mode != Mode::SingleUncoalesced)?),
             prefix: prefix.into(),
             timeout,
         };
@@ -290,9 +279,11 @@ impl RedisStore {
         };
         let info = String::from_utf8_lossy(&info);
         match mode {
-            Mode::Single if info.contains("cluster_enabled:1") => Err(SetupError::Mode(
-                "Redis runs as a cluster: set --kv-redis-cluster (BERTH_KV_REDIS_CLUSTER=true)",
-            )),
+            Mode::Single | Mode::SingleUncoalesced if info.contains("cluster_enabled:1") => {
+                Err(SetupError::Mode(
+                    "Redis runs as a cluster: set --kv-redis-cluster (BERTH_KV_REDIS_CLUSTER=true)",
+                ))
+            }
             Mode::Cluster if info.contains("cluster_enabled:0") => Err(SetupError::Mode(
                 "Redis is not a cluster: unset --kv-redis-cluster (BERTH_KV_REDIS_CLUSTER=false)",
             )),
@@ -583,14 +574,13 @@ mod tests {
     /// The socket bare or coalesced, the store answers the same.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sets_and_gets_with_and_without_coalescing() {
-        for coalesce in [true, false] {
-            let store = RedisStore::connect_coalescing(
+        for (mode, coalesce) in [(Mode::Single, true), (Mode::SingleUncoalesced, false)] {
+            let store = RedisStore::connect_with(
                 &testkit::redis_env::kv_url(),
                 None,
                 testkit::redis_env::unique_prefix("kv:coalesce-switch-"),
                 Duration::from_secs(5),
-                Mode::Single,
-                coalesce,
+                mode,
             )
             .await
             .unwrap();

@@ -31,29 +31,36 @@ impl TestApp {
         self.client.get(url).send().await.expect("request")
     }
 
+    /// `POST /set` with `body` as `content_type`, and a bearer token when given.
+    pub async fn post_set(
+        &self,
+        content_type: &str,
+        token: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url("/set"))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
     /// `POST /set` with a JSON body.
     pub async fn set_json(&self, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url("/set"))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.set_raw(body.to_string()).await
     }
 
     pub async fn set(&self, id: &str, data: &str) -> reqwest::Response {
         self.set_json(&json!({"id": id, "data": data})).await
     }
 
-    /// `POST /set` with a raw body.
+    /// `POST /set` with a raw body declared JSON.
     pub async fn set_raw(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.client
-            .post(self.url("/set"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request")
+        self.post_set("application/json", None, body).await
     }
 
     /// The data stored under `id`, through the API.

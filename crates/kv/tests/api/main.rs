@@ -41,14 +41,7 @@ async fn the_original_check_script_passes(backend: Backend) {
     let r = app.get("/get/something").await;
     assert_eq!(r.status(), 404);
 
-    let r = app
-        .client
-        .post(app.url("/set"))
-        .header("content-type", "application/json")
-        .body(r#"{"id":"one","data":"one"}"#)
-        .send()
-        .await
-        .unwrap();
+    let r = app.set_raw(r#"{"id":"one","data":"one"}"#).await;
     assert!(r.status().is_success(), "{}", r.status());
 
     let r = app.get("/get/one").await;
@@ -204,13 +197,8 @@ async fn bad_input_is_4xx_problem_json_and_stores_nothing(backend: Backend) {
         }
     }
     let r = app
-        .client
-        .post(app.url("/set"))
-        .header("content-type", "text/plain")
-        .body(r#"{"id":"bad1","data":"x"}"#)
-        .send()
-        .await
-        .unwrap();
+        .post_set("text/plain", None, r#"{"id":"bad1","data":"x"}"#)
+        .await;
     assert_problem(&r, 415, "text/plain");
     assert_eq!(app.data("bad1").await, None, "nothing was stored");
     assert_eq!(app.data("bad2").await, None, "nothing was stored");
@@ -258,23 +246,13 @@ async fn tokens_protect_set_when_configured(backend: Backend) {
     assert_problem(&r, 401, "no token");
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     let r = app
-        .client
-        .post(app.url("/set"))
-        .bearer_auth("wrong")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .post_set("application/json", Some("wrong"), body.to_string())
+        .await;
     assert_problem(&r, 401, "wrong token");
     assert_eq!(app.data("guarded").await, None);
     let r = app
-        .client
-        .post(app.url("/set"))
-        .bearer_auth("s3cret-token")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .post_set("application/json", Some("s3cret-token"), body.to_string())
+        .await;
     assert_eq!(r.status(), 201);
     // Reads stay open.
     assert_eq!(app.data("guarded").await.as_deref(), Some("v"));

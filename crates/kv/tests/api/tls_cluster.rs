@@ -180,18 +180,20 @@ struct Cli {
 
 #[tokio::test]
 async fn the_setting_turns_cluster_mode_on() {
-    assert!(!Cli::try_parse_from(["x"]).unwrap().kv.redis_cluster);
+    assert!(!Cli::try_parse_from(["x"]).unwrap().kv.redis_cluster.on);
     assert!(
         Cli::try_parse_from(["x", "--kv-redis-cluster"])
             .unwrap()
             .kv
             .redis_cluster
+            .on
     );
     assert!(
         !Cli::try_parse_from(["x", "--kv-redis-cluster", "false"])
             .unwrap()
             .kv
             .redis_cluster
+            .on
     );
 
     // As `berth serve` builds it: the URL of one node, cluster mode on.
@@ -199,7 +201,7 @@ async fn the_setting_turns_cluster_mode_on() {
     let prefix = testkit::redis_env::unique_prefix("kv:");
     let mut config = kv::Config::for_tests();
     config.redis = kv::RedisUrl::given(testkit::redis_env::cluster_kv_url());
-    config.redis_cluster = true;
+    config.redis_cluster.on = true;
     config.prefix.clone_from(&prefix);
     let app =
         crate::helpers::spawn_configured(&config, &kit::config::Common::for_tests(dir.path()))

@@ -23,6 +23,61 @@ use crate::{
 /// Rows per `INSERT` statement (bound parameters stay far below every limit).
 pub(crate) const INSERT_CHUNK: usize = 1000;
 
+/// What both backends do alike but for how a timestamp is stored (PostgreSQL's
+/// `timestamptz`, SQLite's milliseconds): written once, expanded in each with its
+/// conversion, since sqlx's row and argument types differ per database.
+///
+/// - `insert_records!(pool, records, to_db)`: the body of [`Store::insert`]: one
+///   transaction, [`INSERT_CHUNK`] rows per statement, a queue id already stored
+///   skipped; the new rows' count.
+/// - `record_from_row!(row, from_db)`: a [`Record`] from a row of `records`.
+macro_rules! insert_records {
+    ($pool:expr, $records:expr, $to_db:expr) => {{
+        let mut tx = $pool.begin().await?;
+        let mut new = 0;
+        for chunk in $records.chunks($crate::store::INSERT_CHUNK) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO records (queue_id, queue_order, data, length, words, queued_at, processed_at) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.queue_id)
+                    .push_bind($crate::store::arrival_key(&r.queue_id))
+                    .push_bind(&r.data)
+                    .push_bind(r.length)
+                    .push_bind(r.words)
+                    .push_bind($to_db(r.queued_at))
+                    .push_bind($to_db(r.processed_at));
+            });
+            q.push(" ON CONFLICT (queue_id) DO NOTHING");
+            new += q.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(new)
+    }};
+}
+
+/// See [`insert_records`].
+macro_rules! record_from_row {
+    ($row:expr, $from_db:expr) => {{
+        use sqlx::Row as _;
+        let row = $row;
+        Ok($crate::process::Record {
+            id: row.try_get("id")?,
+            stored: $crate::process::NewRecord {
+                queue_id: row.try_get("queue_id")?,
+                data: row
+                    .try_get::<Option<String>, _>("data")?
+                    .unwrap_or_default(),
+                length: row.try_get("length")?,
+                words: row.try_get("words")?,
+                queued_at: $from_db(row.try_get("queued_at")?),
+                processed_at: $from_db(row.try_get("processed_at")?),
+            },
+        })
+    }};
+}
+pub(crate) use {insert_records, record_from_row};
+
 /// A queue id in a form whose string order is arrival order: each all-digit part
 /// between `-` is zero-padded to 20 digits (`1700000000000-9` sorts before
 /// `1700000000000-10`, as Redis stream ids and the SQLite queue's `instance-seq` do).

@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::{PgPool, QueryBuilder, Row, postgres::PgRow};
+use sqlx::{PgPool, postgres::PgRow};
 
-use super::{INSERT_CHUNK, Store, arrival_key};
+use super::Store;
 use crate::{
     error::BackendError,
     process::{NewRecord, Record},
@@ -24,19 +24,7 @@ impl PgStore {
 }
 
 fn record(row: &PgRow) -> Result<Record, sqlx::Error> {
-    Ok(Record {
-        id: row.try_get("id")?,
-        stored: NewRecord {
-            queue_id: row.try_get("queue_id")?,
-            data: row
-                .try_get::<Option<String>, _>("data")?
-                .unwrap_or_default(),
-            length: row.try_get("length")?,
-            words: row.try_get("words")?,
-            queued_at: row.try_get("queued_at")?,
-            processed_at: row.try_get("processed_at")?,
-        },
-    })
+    super::record_from_row!(row, std::convert::identity)
 }
 
 #[async_trait]
@@ -46,26 +34,7 @@ impl Store for PgStore {
     }
 
     async fn insert(&self, records: &[NewRecord]) -> Result<u64, BackendError> {
-        let mut tx = self.pool.begin().await?;
-        let mut new = 0;
-        for chunk in records.chunks(INSERT_CHUNK) {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO records (queue_id, queue_order, data, length, words, queued_at, processed_at) ",
-            );
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(&r.queue_id)
-                    .push_bind(arrival_key(&r.queue_id))
-                    .push_bind(&r.data)
-                    .push_bind(r.length)
-                    .push_bind(r.words)
-                    .push_bind(r.queued_at)
-                    .push_bind(r.processed_at);
-            });
-            q.push(" ON CONFLICT (queue_id) DO NOTHING");
-            new += q.build().execute(&mut *tx).await?.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(new)
+        super::insert_records!(self.pool, records, std::convert::identity)
     }
 
     async fn stored(&self, queue_ids: &[String]) -> Result<Vec<String>, BackendError> {

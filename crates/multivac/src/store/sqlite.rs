@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row, SqlitePool, sqlite::SqliteRow};
+use sqlx::{QueryBuilder, SqlitePool, sqlite::SqliteRow};
 
-use super::{INSERT_CHUNK, Store, arrival_key};
+use super::{INSERT_CHUNK, Store};
 use crate::{
     error::BackendError,
     process::{NewRecord, Record},
@@ -35,19 +35,7 @@ fn time(ms: i64) -> DateTime<Utc> {
 }
 
 fn record(row: &SqliteRow) -> Result<Record, sqlx::Error> {
-    Ok(Record {
-        id: row.try_get("id")?,
-        stored: NewRecord {
-            queue_id: row.try_get("queue_id")?,
-            data: row
-                .try_get::<Option<String>, _>("data")?
-                .unwrap_or_default(),
-            length: row.try_get("length")?,
-            words: row.try_get("words")?,
-            queued_at: time(row.try_get("queued_at")?),
-            processed_at: time(row.try_get("processed_at")?),
-        },
-    })
+    super::record_from_row!(row, time)
 }
 
 #[async_trait]
@@ -57,26 +45,8 @@ impl Store for SqliteStore {
     }
 
     async fn insert(&self, records: &[NewRecord]) -> Result<u64, BackendError> {
-        let mut tx = self.pool.begin().await?;
-        let mut new = 0;
-        for chunk in records.chunks(INSERT_CHUNK) {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO records (queue_id, queue_order, data, length, words, queued_at, processed_at) ",
-            );
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(&r.queue_id)
-                    .push_bind(arrival_key(&r.queue_id))
-                    .push_bind(&r.data)
-                    .push_bind(r.length)
-                    .push_bind(r.words)
-                    .push_bind(r.queued_at.timestamp_millis())
-                    .push_bind(r.processed_at.timestamp_millis());
-            });
-            q.push(" ON CONFLICT (queue_id) DO NOTHING");
-            new += q.build().execute(&mut *tx).await?.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(new)
+        super::insert_records!(self.pool, records, |t: chrono::DateTime<Utc>| t
+            .timestamp_millis())
     }
 
     async fn stored(&self, queue_ids: &[String]) -> Result<Vec<String>, BackendError> {

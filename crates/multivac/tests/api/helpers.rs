@@ -83,7 +83,7 @@ pub async fn env_with(
 ) -> Env {
     let args = BackendArgs {
         redis_prefix: prefix.clone(),
-        redis_cluster: kind.cluster(),
+        redis_cluster: multivac::config::RedisCluster { on: kind.cluster() },
         redis_timeout: Duration::from_millis(1500),
         ..BackendArgs::default()
     };

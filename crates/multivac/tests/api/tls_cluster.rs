@@ -151,6 +151,7 @@ fn the_setting_turns_cluster_mode_on() {
             .multivac
             .backend
             .redis_cluster
+            .on
     };
     assert!(!parse(&["x"]));
     assert!(parse(&["x", "--multivac-redis-cluster"]));

@@ -10,7 +10,7 @@
 //!
 //! # Sessions
 //!
-//! Connections live in a [`deadpool`] pool of [`Session`]s rather than sqlx's own
+//! Connections live in a [`deadpool`] pool of `Session`s rather than sqlx's own
 //! pool, which sends a round trip of its own (a `Sync`) every time a connection goes
 //! back, and by default another before it is handed out: a `GET /user` was three
 //! round trips, one of them the query. Here a session remembers whether its last use
@@ -336,7 +336,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    /// The page comes back as one row of arrays (see [`LIST_USERS`]).
+    /// The page comes back as one row of arrays (see the query `LIST_USERS`).
     async fn list_users(&self, page: Page) -> Result<Vec<User>> {
         type Columns = (Option<Vec<i64>>, Option<Vec<String>>, Option<Vec<i64>>);
         let (ids, names, coins): Columns = self
