@@ -26,6 +26,15 @@ pub(crate) async fn redis_error(
     cmd.query_async(&mut conn).await
 }
 
+/// The value of `key` read straight from Redis at `url` (`None`: no such key).
+pub(crate) async fn raw_get(url: &str, key: &str) -> Option<String> {
+    match redis_error(url, &["GET", key]).await.expect("GET") {
+        redis::Value::BulkString(bytes) => Some(String::from_utf8(bytes).expect("UTF-8")),
+        redis::Value::Nil => None,
+        other => panic!("GET {key}: {other:?}"),
+    }
+}
+
 /// The shared test Redis' URL without credentials: the `default` user.
 fn anonymous(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap();
@@ -92,10 +101,15 @@ async fn the_kv_user_cannot_touch_keys_outside_its_pattern() {
 
 /// A kv service on a Redis of the test's own.
 pub(crate) async fn app_on(server: &RedisServer) -> TestApp {
+    app_at(Backend::Redis, server.url("kv")).await
+}
+
+/// kv on `backend` at `redis_url` (a Redis of the test's own), keys under `kv:`.
+pub(crate) async fn app_at(backend: Backend, redis_url: String) -> TestApp {
     spawn_with(
-        Backend::Redis,
+        backend,
         Options {
-            redis_url: Some(server.url("kv")),
+            redis_url: Some(redis_url),
             prefix: Some("kv:".into()),
             ..Options::default()
         },
@@ -271,10 +285,8 @@ async fn configuration_picks_the_store_and_injects_the_password_file() {
     assert_eq!(app.set("cfg", "redis").await.status(), 201);
     let admin = testkit::redis_env::admin_url();
     assert_eq!(
-        redis_error(&admin, &["GET", &format!("{prefix}cfg")])
-            .await
-            .unwrap(),
-        redis::Value::BulkString(b"redis".to_vec())
+        raw_get(&admin, &format!("{prefix}cfg")).await.as_deref(),
+        Some("redis")
     );
 
     // No URL of kv's own: the process-wide REDIS_URL.
@@ -286,27 +298,27 @@ async fn configuration_picks_the_store_and_injects_the_password_file() {
     let app = crate::helpers::spawn_configured(&config, &common).await;
     assert_eq!(app.set("cfg", "shared").await.status(), 201);
     assert_eq!(
-        redis_error(&admin, &["GET", &format!("{prefix}cfg")])
-            .await
-            .unwrap(),
-        redis::Value::BulkString(b"shared".to_vec())
+        raw_get(&admin, &format!("{prefix}cfg")).await.as_deref(),
+        Some("shared")
     );
 }
 
 #[tokio::test]
 async fn kv_reaches_redis_over_a_unix_socket() {
     let server = RedisServer::start().await;
-    let store = RedisStore::connect(&server.unix_url("kv"), None, "kv:", Duration::from_secs(5))
+    store_round_trip(&server.unix_url("kv"), &server.url("admin"), "unix", "1").await;
+}
+
+/// Connects a store to `url` (keys under `kv:`), stores `key` = `value` through it
+/// (new), and reads it back through it and straight from Redis as `admin_url`.
+pub(crate) async fn store_round_trip(url: &str, admin_url: &str, key: &str, value: &str) {
+    let store = RedisStore::connect(url, None, "kv:", Duration::from_secs(5))
         .await
         .unwrap();
-    assert_eq!(store.set("unix", "1").await.unwrap(), SetOutcome::Created);
-    assert_eq!(store.get("unix").await.unwrap().as_deref(), Some("1"));
-    assert_eq!(
-        redis_error(&server.url("admin"), &["GET", "kv:unix"])
-            .await
-            .unwrap(),
-        redis::Value::BulkString(b"1".to_vec())
-    );
+    assert_eq!(store.set(key, value).await.unwrap(), SetOutcome::Created);
+    assert_eq!(store.get(key).await.unwrap().as_deref(), Some(value));
+    let raw = raw_get(admin_url, &format!("kv:{key}")).await;
+    assert_eq!(raw.as_deref(), Some(value));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use clap::Parser;
 use kv::store::{
-    SetOutcome, Store as _,
+    Store as _,
     redis::{Mode, RedisStore, SetupError},
 };
 use testkit::redis_server::{RedisCluster, RedisServer};
 
 use crate::{
     helpers::{Backend, Options, spawn_with},
-    redis_only::{fast_503s_while_down_then_recovery, redis_error},
+    redis_only::{fast_503s_while_down_then_recovery, raw_get, redis_error, store_round_trip},
 };
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -37,17 +37,7 @@ async fn a_certificate_kv_cannot_trust_stops_it_at_start_unless_insecure() {
 
     // `#insecure` (redis-rs' syntax): encrypted, nothing checked.
     let insecure = format!("{}#insecure", server.url("kv"));
-    let store = RedisStore::connect(&insecure, None, "kv:", TIMEOUT)
-        .await
-        .unwrap();
-    assert_eq!(store.set("k", "v").await.unwrap(), SetOutcome::Created);
-    assert_eq!(store.get("k").await.unwrap().as_deref(), Some("v"));
-    assert_eq!(
-        redis_error(&server.unix_url("admin"), &["GET", "kv:k"])
-            .await
-            .unwrap(),
-        redis::Value::BulkString(b"v".to_vec())
-    );
+    store_round_trip(&insecure, &server.unix_url("admin"), "k", "v").await;
 }
 
 #[tokio::test]
@@ -80,22 +70,14 @@ async fn rediss_to_a_server_without_tls_never_falls_back_to_plain_text() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_tls_redis_down_is_a_fast_503_and_kv_recovers_by_itself() {
     let mut server = RedisServer::start_tls(testkit::tls::trusted()).await;
-    let app = spawn_with(
-        Backend::RedisTls,
-        Options {
-            redis_url: Some(server.url("kv")),
-            prefix: Some("kv:".into()),
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = crate::redis_only::app_at(Backend::RedisTls, server.url("kv")).await;
     fast_503s_while_down_then_recovery(&mut server, &app).await;
     // The data went through TLS to this server.
     assert_eq!(
-        redis_error(&server.unix_url("admin"), &["GET", "kv:before"])
+        raw_get(&server.unix_url("admin"), "kv:before")
             .await
-            .unwrap(),
-        redis::Value::BulkString(b"3".to_vec())
+            .as_deref(),
+        Some("3")
     );
 }
 
@@ -160,15 +142,7 @@ async fn the_cluster_setting_must_match_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_down_is_a_fast_503_and_kv_recovers_by_itself() {
     let mut cluster = RedisCluster::start(true).await;
-    let app = spawn_with(
-        Backend::RedisCluster,
-        Options {
-            redis_url: Some(cluster.url("kv")),
-            prefix: Some("kv:".into()),
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = crate::redis_only::app_at(Backend::RedisCluster, cluster.url("kv")).await;
     fast_503s_while_down_then_recovery(&mut cluster, &app).await;
 }
 

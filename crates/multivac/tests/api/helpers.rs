@@ -207,6 +207,22 @@ pub async fn spawn_app_with(env: Env, max_data: usize) -> TestApp {
 }
 
 impl TestApp {
+    /// `POST /multivac/data` with the token and `body` as `content_type`.
+    pub async fn post_data(
+        &self,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url("/multivac/data"))
+            .bearer_auth(TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// `GET /multivac`'s text.
     pub async fn answer(&self) -> String {
         text_plain(self.get("/multivac").await).await

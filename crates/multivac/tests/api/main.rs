@@ -111,50 +111,20 @@ async fn forms_take_the_field_data_once_and_nothing_else(kind: Kind) {
     let post = || app.client.post(&url).bearer_auth(TOKEN);
     let v = problem(post().form(&[("other", "x")]).send().await.unwrap(), 422).await;
     assert_eq!(v["field"], "other");
-    let v = problem(
-        post()
-            .form(&[("data", "x"), ("other", "x")])
-            .send()
-            .await
-            .unwrap(),
-        422,
-    )
-    .await;
+    let form = |body: &'static str| app.post_data("application/x-www-form-urlencoded", body);
+    let v = problem(form("data=x&other=x").await, 422).await;
     assert_eq!(v["field"], "other");
-    let v = problem(
-        post()
-            .form(&[("data", "x"), ("data", "y")])
-            .send()
-            .await
-            .unwrap(),
-        422,
-    )
-    .await;
+    let v = problem(form("data=x&data=y").await, 422).await;
     assert!(v["detail"].as_str().unwrap().contains("more than once"));
     let extra = reqwest::multipart::Form::new()
         .text("data", "x")
         .text("other", "y");
     let v = problem(post().multipart(extra).send().await.unwrap(), 422).await;
     assert_eq!(v["field"], "other");
-    let v = problem(
-        post()
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("")
-            .send()
-            .await
-            .unwrap(),
-        422,
-    )
-    .await;
+    let v = problem(form("").await, 422).await;
     assert!(v["detail"].as_str().unwrap().contains("required"));
     // Urlencoded with invalid percent-encoded UTF-8.
-    let r = post()
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("data=%FF%FE")
-        .send()
-        .await
-        .unwrap();
-    let v = problem(r, 422).await;
+    let v = problem(form("data=%FF%FE").await, 422).await;
     assert!(v["detail"].as_str().unwrap().contains("UTF-8"));
     assert_eq!(app.stats().await.queued, 0, "nothing was queued");
 }
@@ -215,20 +185,10 @@ async fn bad_input_is_a_4xx_and_queues_nothing(kind: Kind) {
         (r#"{"data":"a","data":"b"}"#, "data"),
         (r#"{"data":"a","x":1}"#, "x"),
     ] {
-        let r = post()
-            .header("content-type", "application/json")
-            .body(text)
-            .send()
-            .await
-            .unwrap();
+        let r = app.post_data("application/json", text).await;
         assert_eq!(problem(r, 422).await["field"], field, "{text}");
     }
-    let malformed = post()
-        .header("content-type", "application/json")
-        .body("{\"data\": ")
-        .send()
-        .await
-        .unwrap();
+    let malformed = app.post_data("application/json", "{\"data\": ").await;
     assert!(malformed.status().is_client_error());
     problem(malformed, 400).await;
     let huge = post()
@@ -246,16 +206,7 @@ async fn bad_input_is_a_4xx_and_queues_nothing(kind: Kind) {
     let v = problem(post().multipart(form).send().await.unwrap(), 422).await;
     assert!(v["detail"].as_str().unwrap().contains("UTF-8"));
     // Wrong or missing content type.
-    let v = problem(
-        post()
-            .header("content-type", "text/plain")
-            .body("data=x")
-            .send()
-            .await
-            .unwrap(),
-        415,
-    )
-    .await;
+    let v = problem(app.post_data("text/plain", "data=x").await, 415).await;
     assert!(v["detail"].as_str().unwrap().contains("text/plain"));
     problem(post().body("data=x").send().await.unwrap(), 415).await;
 
